@@ -1,0 +1,1 @@
+"""schemalog's engine: migrations, planning, execution, lock, backups, recovery, CLI."""
