@@ -1,0 +1,305 @@
+"""Replay: the state of a database as its journal tells it, derived by a pure fold.
+
+`replay(events, until=seq)` gives the state as it was right after event `seq`.
+The fold uses private mutable accumulators for speed but has no effects: the
+same events always give the same `State`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import attrs
+
+from journal.errors import JournalChainBroken
+from journal.events import Event, Kind
+
+__all__ = [
+    "AppliedMigration",
+    "Attempt",
+    "BackupRecord",
+    "LockRecord",
+    "RestoreRecord",
+    "RunRecord",
+    "State",
+    "replay",
+]
+
+
+@attrs.frozen
+class AppliedMigration:
+    """A migration the journal says is applied (or adopted by `baseline`)."""
+
+    version: int
+    name: str
+    checksum: str
+    applied_at: str
+    run_id: str
+    fingerprint_before: str | None = None
+    fingerprint_after: str | None = None
+    baselined: bool = False
+
+
+@attrs.frozen
+class Attempt:
+    """One try at applying or reverting one migration; `outcome` None while open."""
+
+    run_id: str
+    version: int
+    direction: str
+    name: str
+    started_at: str
+    started_seq: int
+    outcome: str | None = None
+    finished_at: str | None = None
+    error: str | None = None
+
+
+@attrs.frozen
+class LockRecord:
+    """Who the journal says holds the migration lock."""
+
+    run_id: str
+    pid: int | None
+    host: str | None
+    command: str | None
+    acquired_at: str
+
+
+@attrs.frozen
+class BackupRecord:
+    """A backup the journal knows of (taken and not removed)."""
+
+    id: str
+    path: str
+    version: int
+    created_at: str
+    size: int
+    sha256: str
+    verified: bool
+    compression: str
+    run_id: str
+
+
+@attrs.frozen
+class RunRecord:
+    """One command run that changed something; `outcome` None while open."""
+
+    run_id: str
+    command: str
+    started_at: str
+    outcome: str | None = None
+    finished_at: str | None = None
+    error: str | None = None
+
+
+@attrs.frozen
+class RestoreRecord:
+    """A restore that was started; cleared when `backup_restored` follows."""
+
+    run_id: str
+    backup_id: str
+    preserved: str | None
+    started_at: str
+
+
+@attrs.frozen
+class State:
+    """What the journal says about the database at `seq`."""
+
+    seq: int = 0
+    head_hash: str | None = None
+    version: int = 0
+    fingerprint: str | None = None
+    applied: tuple[AppliedMigration, ...] = ()
+    attempts: tuple[Attempt, ...] = ()
+    runs: tuple[RunRecord, ...] = ()
+    lock: LockRecord | None = None
+    backups: tuple[BackupRecord, ...] = ()
+    pending_restore: RestoreRecord | None = None
+
+    @property
+    def applied_by_version(self) -> dict[int, AppliedMigration]:
+        """Applied migrations keyed by version."""
+        return {a.version: a for a in self.applied}
+
+    @property
+    def open_attempts(self) -> tuple[Attempt, ...]:
+        """Attempts with a `step_started` and no outcome yet."""
+        return tuple(a for a in self.attempts if a.outcome is None)
+
+    @property
+    def open_runs(self) -> tuple[RunRecord, ...]:
+        """Runs with a `run_started` and no `run_finished`."""
+        return tuple(r for r in self.runs if r.outcome is None)
+
+    @property
+    def last_run(self) -> RunRecord | None:
+        """The most recent run, if any."""
+        return self.runs[-1] if self.runs else None
+
+    @property
+    def backup_by_id(self) -> dict[str, BackupRecord]:
+        """Known backups keyed by id."""
+        return {b.id: b for b in self.backups}
+
+
+class _Fold:
+    """Mutable accumulators of one replay; never escapes `replay`."""
+
+    def __init__(self) -> None:
+        self.version = 0
+        self.fingerprint: str | None = None
+        self.applied: dict[int, AppliedMigration] = {}
+        self.attempts: list[Attempt] = []
+        self.open: dict[tuple[str, int], int] = {}
+        self.runs: dict[str, RunRecord] = {}
+        self.lock: LockRecord | None = None
+        self.backups: dict[str, BackupRecord] = {}
+        self.pending_restore: RestoreRecord | None = None
+
+    def close_attempt(
+        self, run_id: str, version: int | None, outcome: str, ts: str, error: Any
+    ) -> None:
+        index = self.open.pop((run_id, version), None) if version is not None else None
+        if index is None:
+            return
+        self.attempts[index] = attrs.evolve(
+            self.attempts[index], outcome=outcome, finished_at=ts, error=error
+        )
+
+    def finish_run(self, run_id: str, outcome: str, ts: str, error: Any) -> None:
+        run = self.runs.get(run_id)
+        if run is not None and run.outcome is None:
+            self.runs[run_id] = attrs.evolve(run, outcome=outcome, finished_at=ts, error=error)
+
+    def apply(self, e: Event) -> None:
+        d = e.data
+        match e.kind:
+            case Kind.RUN_STARTED:
+                self.runs[e.run_id] = RunRecord(e.run_id, str(d.get("command", "")), e.ts)
+            case Kind.RUN_FINISHED:
+                self.finish_run(e.run_id, str(d.get("outcome", "succeeded")), e.ts, d.get("error"))
+            case Kind.LOCK_ACQUIRED:
+                self.lock = LockRecord(
+                    e.run_id, d.get("pid"), d.get("host"), d.get("command"), e.ts
+                )
+            case Kind.LOCK_RELEASED:
+                self.lock = None
+            case Kind.BACKUP_TAKEN:
+                self.backups[d["id"]] = BackupRecord(
+                    id=d["id"],
+                    path=d.get("path", ""),
+                    version=d.get("version", 0),
+                    created_at=d.get("created_at", e.ts),
+                    size=d.get("size", 0),
+                    sha256=d.get("sha256", ""),
+                    verified=bool(d.get("verified", False)),
+                    compression=d.get("compression", "none"),
+                    run_id=e.run_id,
+                )
+            case Kind.BACKUP_REMOVED:
+                self.backups.pop(d.get("id"), None)
+            case Kind.RESTORE_STARTED:
+                self.pending_restore = RestoreRecord(
+                    e.run_id, d.get("backup_id", ""), d.get("preserved"), e.ts
+                )
+            case Kind.BACKUP_RESTORED:
+                self.pending_restore = None
+                self.version = int(d.get("version", 0))
+                self.applied = {v: a for v, a in self.applied.items() if v <= self.version}
+                self.fingerprint = d.get("fingerprint", self.fingerprint)
+            case Kind.STEP_STARTED:
+                self.attempts.append(
+                    Attempt(
+                        run_id=e.run_id,
+                        version=e.version or 0,
+                        direction=d.get("direction", "up"),
+                        name=d.get("name", ""),
+                        started_at=e.ts,
+                        started_seq=e.seq,
+                    )
+                )
+                self.open[(e.run_id, e.version or 0)] = len(self.attempts) - 1
+            case Kind.STEP_APPLIED:
+                self.close_attempt(e.run_id, e.version, "applied", e.ts, None)
+                version = e.version or 0
+                self.applied[version] = AppliedMigration(
+                    version=version,
+                    name=d.get("name", ""),
+                    checksum=d.get("checksum", ""),
+                    applied_at=e.ts,
+                    run_id=e.run_id,
+                    fingerprint_before=d.get("fingerprint_before"),
+                    fingerprint_after=d.get("fingerprint_after"),
+                )
+                self.version = version
+                self.fingerprint = d.get("fingerprint_after", self.fingerprint)
+            case Kind.STEP_REVERTED:
+                self.close_attempt(e.run_id, e.version, "reverted", e.ts, None)
+                self.applied.pop(e.version or 0, None)
+                self.version = int(d.get("to_version", (e.version or 1) - 1))
+                self.fingerprint = d.get("fingerprint_after", self.fingerprint)
+            case Kind.VERIFICATION_FAILED | Kind.STEP_FAILED:
+                self.close_attempt(e.run_id, e.version, "failed", e.ts, d.get("error"))
+            case Kind.ROLLED_BACK:
+                self.close_attempt(e.run_id, e.version, "failed", e.ts, d.get("error"))
+            case Kind.ATTEMPT_INTERRUPTED:
+                target = str(d.get("run_id", e.run_id))
+                self.close_attempt(target, e.version, "interrupted", e.ts, d.get("error"))
+                if d.get("run_interrupted"):
+                    self.finish_run(target, "interrupted", e.ts, d.get("error"))
+            case Kind.DRIFT_DETECTED:
+                if d.get("allowed"):
+                    self.fingerprint = d.get("actual", self.fingerprint)
+            case Kind.BASELINE_SET:
+                self.version = e.version or 0
+                checksums = d.get("checksums", {})
+                names = d.get("names", {})
+                self.applied = {
+                    v: AppliedMigration(
+                        version=v,
+                        name=names.get(str(v), ""),
+                        checksum=checksums.get(str(v), ""),
+                        applied_at=e.ts,
+                        run_id=e.run_id,
+                        baselined=True,
+                    )
+                    for v in range(1, self.version + 1)
+                }
+                self.fingerprint = d.get("fingerprint", self.fingerprint)
+            case _:
+                pass  # recovery_*, journal_repaired: history only
+
+    def state(self, seq: int, head_hash: str | None) -> State:
+        return State(
+            seq=seq,
+            head_hash=head_hash,
+            version=self.version,
+            fingerprint=self.fingerprint,
+            applied=tuple(self.applied[v] for v in sorted(self.applied)),
+            attempts=tuple(self.attempts),
+            runs=tuple(self.runs.values()),
+            lock=self.lock,
+            backups=tuple(sorted(self.backups.values(), key=lambda b: (b.created_at, b.id))),
+            pending_restore=self.pending_restore,
+        )
+
+
+def replay(events: Iterable[Event], *, until: int | None = None) -> State:
+    """The state after every event with `seq <= until` (all events when `until` is None).
+
+    Pure. Raises JournalChainBroken when the events are not 1, 2, 3, ... without gap.
+    """
+    fold = _Fold()
+    seq, head_hash = 0, None
+    for event in events:
+        if until is not None and event.seq > until:
+            break
+        if event.seq != seq + 1:
+            msg = f"journal sequence breaks at seq {event.seq} (expected {seq + 1})"
+            raise JournalChainBroken(msg, hint="run `schemalog verify` to locate the damage")
+        fold.apply(event)
+        seq, head_hash = event.seq, event.hash
+    return fold.state(seq, head_hash)

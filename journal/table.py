@@ -1,0 +1,173 @@
+"""The in-database journal: table `schemalog_journal`, append-only by trigger.
+
+The table's own layout is versioned in `schemalog_meta` (key `journal_layout`);
+a database whose layout is newer than this code knows is refused.
+
+An append joins the caller's open transaction when there is one (so an event
+commits or rolls back with the step it describes); otherwise it commits on its own.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+
+from journal.codec import canonical, decode
+from journal.errors import JournalLayoutError
+from journal.events import Event
+from journal.store import ReadResult
+
+__all__ = ["LAYOUT_VERSION", "TABLE", "TableStore"]
+
+TABLE = "schemalog_journal"
+META = "schemalog_meta"
+LAYOUT_VERSION = 1
+
+_COLUMNS = ("seq", "id", "ts", "run_id", "kind", "version", "data", "prev", "hash")
+
+_CREATE = (
+    f"""CREATE TABLE IF NOT EXISTS {TABLE} (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    ts TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    version INTEGER,
+    data TEXT NOT NULL,
+    prev TEXT NOT NULL,
+    hash TEXT NOT NULL
+)""",
+    f"""CREATE TRIGGER IF NOT EXISTS {TABLE}_no_update BEFORE UPDATE ON {TABLE}
+BEGIN SELECT RAISE(ABORT, '{TABLE} is append-only'); END""",
+    f"""CREATE TRIGGER IF NOT EXISTS {TABLE}_no_delete BEFORE DELETE ON {TABLE}
+BEGIN SELECT RAISE(ABORT, '{TABLE} is append-only'); END""",
+    f"CREATE TABLE IF NOT EXISTS {META} (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    f"INSERT OR IGNORE INTO {META} (key, value) VALUES ('journal_layout', '{LAYOUT_VERSION}')",
+)
+
+
+class TableStore:
+    """The journal table inside the database reached through `conn` (autocommit mode)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def exists(self) -> bool:
+        """Whether the journal table exists. Read-only."""
+        row = self.conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (TABLE,)
+        ).fetchone()
+        return row is not None
+
+    def check_layout(self) -> None:
+        """Raise JournalLayoutError if the table's shape or layout version is not ours. Read-only."""
+        cols = tuple(r[1] for r in self.conn.execute(f"PRAGMA table_info({TABLE})"))
+        if cols != _COLUMNS:
+            msg = f"table {TABLE} has columns {', '.join(cols)}, expected {', '.join(_COLUMNS)}"
+            raise JournalLayoutError(
+                msg, hint="this database's journal was not written by schemalog"
+            )
+        row = self.conn.execute(f"SELECT value FROM {META} WHERE key = 'journal_layout'").fetchone()
+        layout = int(row[0]) if row else 0
+        if layout > LAYOUT_VERSION:
+            msg = f"journal layout {layout} is newer than this schemalog knows ({LAYOUT_VERSION})"
+            raise JournalLayoutError(msg, hint="upgrade schemalog before touching this database")
+
+    def ensure(self) -> None:
+        """Create the table, its triggers and the layout record if missing; check the layout."""
+        if not self.exists():
+            own_tx = not self.conn.in_transaction
+            if own_tx:
+                self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                for stmt in _CREATE:
+                    self.conn.execute(stmt)
+            except BaseException:
+                if own_tx:
+                    self.conn.execute("ROLLBACK")
+                raise
+            if own_tx:
+                self.conn.execute("COMMIT")
+        else:
+            if not self._has_meta():
+                for stmt in _CREATE[3:]:
+                    self.conn.execute(stmt)
+            self.check_layout()
+
+    def read(self) -> ReadResult:
+        """Every row as an event, in seq order; empty if the table does not exist. Read-only."""
+        if not self.exists():
+            return ReadResult(events=(), exists=False)
+        self.check_layout()
+        rows = self.conn.execute(f"SELECT {', '.join(_COLUMNS)} FROM {TABLE} ORDER BY seq")
+        events = tuple(_decode_row(row) for row in rows)
+        return ReadResult(events=events)
+
+    def last_seq(self) -> int:
+        """The highest seq in the table (0 when empty or absent). Read-only."""
+        if not self.exists():
+            return 0
+        return self.conn.execute(f"SELECT COALESCE(MAX(seq), 0) FROM {TABLE}").fetchone()[0]
+
+    def append(self, events: Sequence[Event]) -> None:
+        """Insert `events`; inside the caller's transaction if one is open, else atomically."""
+        if not events:
+            return
+        rows = [_encode_row(e) for e in events]
+        sql = (
+            f"INSERT INTO {TABLE} ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
+        )
+        if self.conn.in_transaction:
+            self.conn.executemany(sql, rows)
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            self.conn.executemany(sql, rows)
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    def _has_meta(self) -> bool:
+        row = self.conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (META,)
+        ).fetchone()
+        return row is not None
+
+
+def _encode_row(event: Event) -> tuple:
+    return (
+        event.seq,
+        event.id,
+        event.ts,
+        event.run_id,
+        event.kind.value,
+        event.version,
+        canonical(event.data),
+        event.prev,
+        event.hash,
+    )
+
+
+def _decode_row(row: tuple) -> Event:
+    seq, id_, ts, run_id, kind, version, data, prev, hash_ = row
+    try:
+        data_obj = json.loads(data)
+    except (TypeError, ValueError):
+        data_obj = data  # let decode() report it with the seq
+    else:
+        if canonical(data_obj) != data:
+            data_obj = data  # an edited row: not the canonical text we wrote
+    fields = {
+        "seq": seq,
+        "id": id_,
+        "ts": ts,
+        "run_id": run_id,
+        "kind": kind,
+        "version": version,
+        "data": data_obj,
+        "prev": prev,
+        "hash": hash_,
+    }
+    return decode(canonical(fields), where=f"{TABLE} seq {seq}")
