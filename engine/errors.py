@@ -40,6 +40,7 @@ __all__ = [
     "MigrationFailed",
     "MigrationFileError",
     "NeedsHuman",
+    "NotReversible",
     "RegistryError",
     "RestoreError",
     "SchemalogError",
@@ -159,3 +160,7 @@ class IrreconcilableState(NeedsHuman):
 
 class DatabaseCorrupt(NeedsHuman):
     """Raised when the database fails its integrity check and no run's own backup applies."""
+
+
+class NotReversible(UsageError):
+    """Raised when `down` would pass a migration that has no `down`; nothing was run."""

@@ -150,6 +150,14 @@ class Journal:
             if self._savepoints.pop()[0] == name:
                 return
 
+    def adopt_commit(self) -> None:
+        """Mirror pending events to the JSONL after a COMMIT issued behind the journal's back."""
+        if not self.conn.in_transaction and self._pending:
+            pending, self._pending = self._pending, []
+            self._savepoints.clear()
+            self._tx_head = None
+            self.jsonl.append(pending)
+
     @property
     def pending(self) -> tuple[Event, ...]:
         """Events of the open transaction not yet in the JSONL."""
