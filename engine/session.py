@@ -20,6 +20,7 @@ from engine.errors import ConfigError, LockHeld, NeedsHuman, UsageError
 from engine.lock import Holder, MigrationLock
 from engine.logs import get_logger
 from engine.paths import DatabasePaths
+from journal import failpoints
 from journal.chain import now
 from journal.events import Draft, Kind
 from journal.journal import Journal
@@ -164,6 +165,7 @@ class Session:
             ]
         )
         self.run_open = True
+        failpoints.hit("after_run_started")
 
     def finish_run(self, outcome: str, error: str | None = None, **details: Any) -> None:
         """Record `run_finished` and `lock_released`, and make the JSONL durable."""
