@@ -15,7 +15,9 @@ class DatabasePaths:
     backup_dir: Path
 
     @classmethod
-    def for_database(cls, database: Path | str, backup_dir: Path | str | None = None) -> DatabasePaths:
+    def for_database(
+        cls, database: Path | str, backup_dir: Path | str | None = None
+    ) -> DatabasePaths:
         """Paths for `database`; `backup_dir` defaults to `<database>.backups/`."""
         db = Path(database)
         bdir = Path(backup_dir) if backup_dir is not None else db.with_name(db.name + ".backups")

@@ -1,0 +1,265 @@
+"""The migrations in a directory, checked against themselves and against the journal.
+
+`load_registry` reads a directory and refuses an inconsistent set of files (a bad name,
+a duplicate version, a version <= 0, a gap) before it runs any migration file's code.
+`check_against_journal` refuses a set of files that disagrees with what the journal says
+was applied (a file edited or deleted after it was applied, a file numbered at or below
+the applied version that was never applied). Both report every problem they find in one
+error whose first line stands on its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Protocol
+
+import attrs
+
+from engine.errors import ConfigError, RegistryError
+from engine.migration import Migration, load_migration, parse_filename
+
+__all__ = ["AppliedRecord", "Registry", "check_against_journal", "load_registry"]
+
+_SUFFIXES = (".py", ".sql")
+_SHORT = 12  # hex digits of a checksum shown in messages
+
+
+class AppliedRecord(Protocol):
+    """What the journal's replay knows about one applied migration."""
+
+    @property
+    def version(self) -> int: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def checksum(self) -> str: ...
+
+    @property
+    def baselined(self) -> bool: ...
+
+
+def _sorted_migrations(migrations: Iterable[Migration]) -> tuple[Migration, ...]:
+    return tuple(sorted(migrations, key=lambda m: m.version))
+
+
+@attrs.frozen
+class Registry:
+    """The migrations found in one directory, sorted by version."""
+
+    directory: Path
+    migrations: tuple[Migration, ...] = attrs.field(converter=_sorted_migrations)
+    _by_version: Mapping[int, Migration] = attrs.field(
+        init=False,
+        repr=False,
+        eq=False,
+        default=attrs.Factory(
+            lambda self: {m.version: m for m in self.migrations}, takes_self=True
+        ),
+    )
+
+    @property
+    def head(self) -> int:
+        """The highest version on disk, 0 when there is none."""
+        return self.migrations[-1].version if self.migrations else 0
+
+    @property
+    def versions(self) -> tuple[int, ...]:
+        """Every version on disk, ascending."""
+        return tuple(m.version for m in self.migrations)
+
+    def get(self, version: int) -> Migration | None:
+        """The migration with `version`, or None."""
+        return self._by_version.get(version)
+
+    def __len__(self) -> int:
+        return len(self.migrations)
+
+    def __iter__(self) -> Iterator[Migration]:
+        return iter(self.migrations)
+
+
+@attrs.frozen
+class _Problem:
+    """One thing wrong with the set of migrations: what, how to fix it, which path."""
+
+    what: str
+    hint: str
+    path: Path
+
+
+def load_registry(directory: Path) -> Registry:
+    """Load every migration file in `directory`; an empty directory is an empty registry.
+
+    Files whose names start with `_` or `.`, sub-directories and files that are neither
+    `.py` nor `.sql` are ignored. The set of file names is checked before any file is
+    loaded. Raises ConfigError when `directory` is missing or not a directory,
+    RegistryError listing every badly named file, duplicate version, version <= 0 and gap
+    (versions must run 1..N), and MigrationFileError for the first file that cannot be
+    loaded.
+    """
+    directory = Path(directory)
+    if not directory.exists():
+        msg = f"migrations directory {directory} does not exist"
+        hint = "run `schemalog init` to create it, or set --migrations (SCHEMALOG_MIGRATIONS)"
+        raise ConfigError(msg, hint=hint, path=str(directory))
+    if not directory.is_dir():
+        msg = f"migrations directory {directory} is not a directory"
+        hint = "set --migrations (SCHEMALOG_MIGRATIONS) to the directory holding the migrations"
+        raise ConfigError(msg, hint=hint, path=str(directory))
+    files = _candidate_files(directory)
+    _raise_if_any(directory, _name_problems(files))
+    return Registry(directory=directory, migrations=tuple(load_migration(f) for f in files))
+
+
+def _candidate_files(directory: Path) -> list[Path]:
+    """The files of `directory` that are meant to be migrations, by name."""
+    return sorted(
+        entry
+        for entry in directory.iterdir()
+        if not entry.name.startswith(("_", "."))
+        and entry.suffix.lower() in _SUFFIXES
+        and entry.is_file()
+    )
+
+
+def _name_problems(files: list[Path]) -> list[_Problem]:
+    """Every problem with the names of `files`: bad names, versions <= 0, duplicates, gaps."""
+    problems: list[_Problem] = []
+    by_version: dict[int, list[Path]] = {}
+    for file in files:
+        parsed = parse_filename(file.name)
+        if parsed is None:
+            what = f"{file.name} is not named like a migration (NNN_name.py or NNN_name.sql)"
+            hint = (
+                "rename it to NNN_name.py or NNN_name.sql (lower-case name, e.g. 003_add_email.py)"
+            )
+            problems.append(_Problem(what, hint, file))
+            continue
+        version = parsed[0]
+        if version <= 0:
+            what = f"{file.name} has version {version}; versions start at 1"
+            hint = f"rename it to a version of 1 or more, e.g. 001_{parsed[1]}.{parsed[2]}"
+            problems.append(_Problem(what, hint, file))
+            continue
+        by_version.setdefault(version, []).append(file)
+    for version, paths in sorted(by_version.items()):
+        if len(paths) > 1:
+            names = " and ".join(p.name for p in paths)
+            what = f"version {version} is used by more than one file: {names}"
+            hint = "give each migration its own number, above the highest one already applied"
+            problems.append(_Problem(what, hint, paths[0]))
+    problems.extend(_gap_problems(by_version))
+    return problems
+
+
+def _gap_problems(by_version: Mapping[int, list[Path]]) -> list[_Problem]:
+    """A problem for each run of missing versions between 1 and the highest version."""
+    problems: list[_Problem] = []
+    previous = 0
+    for version in sorted(by_version):
+        if version > previous + 1:
+            missing = _versions_text(previous + 1, version - 1)
+            after = by_version[version][0]
+            if previous:
+                before = by_version[previous][0].name
+                what = f"{missing} missing between {before} and {after.name}"
+            else:
+                what = f"{missing} missing before {after.name}; versions start at 1"
+            hint = "versions must run 1, 2, 3, ... without gaps: restore or renumber the files"
+            problems.append(_Problem(what, hint, after))
+        previous = version
+    return problems
+
+
+def _versions_text(first: int, last: int) -> str:
+    if first == last:
+        return f"version {first} is"
+    return f"versions {first}-{last} are"
+
+
+def check_against_journal(
+    registry: Registry, applied: Mapping[int, AppliedRecord], current_version: int
+) -> None:
+    """Refuse migration files that disagree with the journal; only reads its arguments.
+
+    `applied` maps each applied version to its record; `current_version` is the replayed
+    version. Raises RegistryError listing, in version order, every applied migration whose
+    file is gone, every applied migration whose file's checksum differs (not checked for a
+    baselined record without a checksum), and every file numbered at or below
+    `current_version` that was never applied.
+    """
+    problems: list[tuple[int, _Problem]] = []
+    for version, record in sorted(applied.items()):
+        migration = registry.get(version)
+        if migration is None:
+            problems.append((version, _missing_file(registry, record)))
+        elif record.baselined and not record.checksum:
+            continue
+        elif migration.checksum != record.checksum:
+            problems.append((version, _edited_file(registry, record, migration)))
+    for migration in registry:
+        if migration.version <= current_version and migration.version not in applied:
+            problems.append((migration.version, _never_applied(migration, current_version)))
+    problems.sort(key=lambda item: item[0])
+    _raise_if_any(registry.directory, [p for _, p in problems])
+
+
+def _label(record: AppliedRecord) -> str:
+    """`003_add_email`, or `003` when the journal holds no name (an old baseline)."""
+    return f"{record.version:03d}_{record.name}" if record.name else f"{record.version:03d}"
+
+
+def _missing_file(registry: Registry, record: AppliedRecord) -> _Problem:
+    what = (
+        f"migration {_label(record)} was applied but its file "
+        f"({_label(record)}.py or .sql) is gone from {registry.directory}"
+    )
+    hint = "restore the file (e.g. from version control); applied migrations must stay on disk"
+    return _Problem(what, hint, registry.directory)
+
+
+def _edited_file(registry: Registry, record: AppliedRecord, migration: Migration) -> _Problem:
+    was, now = record.checksum[:_SHORT] or "(none)", migration.checksum[:_SHORT]
+    if migration.name == record.name:
+        what = (
+            f"{migration.filename} was changed after it was applied "
+            f"(checksum applied {was}, file now {now})"
+        )
+        hint = "restore the original file, and put the change in a new migration"
+    else:
+        what = (
+            f"version {record.version} was applied as {_label(record)}, but {migration.filename} "
+            f"now holds a different migration (checksum applied {was}, file now {now})"
+        )
+        hint = (
+            f"restore {_label(record)}, and renumber {migration.filename} above the highest "
+            f"version ({registry.head})"
+        )
+    return _Problem(what, hint, migration.path)
+
+
+def _never_applied(migration: Migration, current_version: int) -> _Problem:
+    what = (
+        f"{migration.filename} was never applied, but the database is already at version "
+        f"{current_version}"
+    )
+    hint = f"renumber it above the head (version {current_version}), keeping versions contiguous"
+    return _Problem(what, hint, migration.path)
+
+
+def _raise_if_any(directory: Path, problems: list[_Problem]) -> None:
+    """Raise one RegistryError for all `problems`: the first on line one, the rest below."""
+    if not problems:
+        return
+    first, rest = problems[0], problems[1:]
+    what = first.what
+    if rest:
+        more = "problem" if len(rest) == 1 else "problems"
+        what += f" (and {len(rest)} more {more} in {directory}):\n" + "\n".join(
+            f"  - {p.what}" for p in rest
+        )
+    hints = list(dict.fromkeys(p.hint for p in problems))
+    raise RegistryError(what, hint="; ".join(hints), path=str(first.path))
