@@ -45,13 +45,16 @@ def decode(text: str, *, where: str = "") -> Event:
     """
     try:
         raw = json.loads(text)
+        if not isinstance(raw, dict):
+            msg = f"expected a JSON object, found {type(raw).__name__}"
+            raise TypeError(msg)
         event = converter.structure(raw, Event)
     except (ValueError, TypeError, KeyError, cattrs.BaseValidationError) as exc:
         msg = f"journal entry {where} is not a valid event ({_short(exc)})"
         raise JournalCorrupt(
             msg, hint="run `schemalog verify` and see docs/recovery.md (corrupt journal)"
         ) from exc
-    if _dumps(raw) != text:
+    if encode(event) != text:
         msg = f"journal entry {where} is not in canonical form (it was edited)"
         raise JournalCorrupt(msg, hint="see docs/recovery.md (tampered journal)")
     return event

@@ -59,7 +59,7 @@ def compare(table: Sequence[Event], jsonl: Sequence[Event]) -> Consistency:
     common = 0
     diverged_at = None
     for a, b in zip(table, jsonl, strict=False):
-        if a.seq != b.seq or a.hash != b.hash:
+        if a != b:
             diverged_at = min(a.seq, b.seq)
             break
         common += 1

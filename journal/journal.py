@@ -128,7 +128,10 @@ class Journal:
         self._tx_head = None
 
     def savepoint(self, name: str) -> None:
-        """`SAVEPOINT name` inside the open transaction."""
+        """`SAVEPOINT name` inside the open transaction (raises ValueError outside one)."""
+        if not self.conn.in_transaction:
+            msg = "savepoint() needs an open transaction (call begin() first)"
+            raise ValueError(msg)
         self.conn.execute(f'SAVEPOINT "{name}"')
         self._savepoints.append((name, len(self._pending), self.head_seq, self.head_hash))
 

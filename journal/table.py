@@ -68,8 +68,16 @@ class TableStore:
             raise JournalLayoutError(
                 msg, hint="this database's journal was not written by schemalog"
             )
+        self._check_layout_version()
+
+    def _check_layout_version(self) -> None:
+        if not self._has_meta():
+            return
         row = self.conn.execute(f"SELECT value FROM {META} WHERE key = 'journal_layout'").fetchone()
-        layout = int(row[0]) if row else 0
+        try:
+            layout = int(row[0]) if row else 0
+        except (TypeError, ValueError):
+            layout = LAYOUT_VERSION + 1  # unreadable: treat as unknown, i.e. newer
         if layout > LAYOUT_VERSION:
             msg = f"journal layout {layout} is newer than this schemalog knows ({LAYOUT_VERSION})"
             raise JournalLayoutError(msg, hint="upgrade schemalog before touching this database")
@@ -77,6 +85,7 @@ class TableStore:
     def ensure(self) -> None:
         """Create the table, its triggers and the layout record if missing; check the layout."""
         if not self.exists():
+            self._check_layout_version()
             own_tx = not self.conn.in_transaction
             if own_tx:
                 self.conn.execute("BEGIN IMMEDIATE")
@@ -90,10 +99,10 @@ class TableStore:
             if own_tx:
                 self.conn.execute("COMMIT")
         else:
+            self.check_layout()
             if not self._has_meta():
                 for stmt in _CREATE[3:]:
                     self.conn.execute(stmt)
-            self.check_layout()
 
     def read(self) -> ReadResult:
         """Every row as an event, in seq order; empty if the table does not exist. Read-only."""
