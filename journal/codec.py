@@ -20,6 +20,20 @@ __all__ = ["canonical", "converter", "decode", "encode", "unstructure"]
 
 converter = cattrs.Converter(forbid_extra_keys=True)
 
+
+def _structure_data(value: Any, _type: Any) -> dict[str, Any]:
+    # Payloads are plain JSON objects: keep them as parsed (walking every value
+    # through cattrs' Any dispatch costs more than the rest of decoding).
+    if not isinstance(value, dict):  # keys of a parsed JSON object are always str
+        msg = f"event data must be a JSON object, found {type(value).__name__}"
+        raise TypeError(msg)
+    return value
+
+
+_DATA = dict[str, Any]
+converter.register_structure_hook_func(lambda t: t == _DATA, _structure_data)
+converter.register_unstructure_hook_func(lambda t: t == _DATA, lambda value: value)
+
 _dumps = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
 
 
