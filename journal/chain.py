@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -40,7 +41,8 @@ def seal(
         "run_id": draft.run_id,
         "kind": draft.kind.value,
         "version": draft.version,
-        "data": converter.unstructure(draft.data),
+        # A JSON round trip: the event holds exactly what a reader will read back.
+        "data": json.loads(canonical(draft.data)),
         "prev": prev,
     }
     fields["hash"] = compute_hash(fields)
