@@ -72,10 +72,10 @@ def journaled_restore(
     )
     journal.sync()  # the table's copy of these events is about to be replaced
 
-    def on_progress(status: int, remaining: int, total: int) -> None:
+    def on_progress(done: int, total: int) -> None:
         failpoints.hit("mid_restore")
         if progress is not None:
-            progress(total - remaining, total)
+            progress(done, total)
 
     result = restore_backup(
         session.paths.database,

@@ -1,0 +1,270 @@
+"""`check`: test every migration on a scratch database, never touching the real one.
+
+For each migration under test, on a scratch database: `up` to it, `verify`, `down` one
+version (when it has a `down`), compare the schema fingerprint with the one before `up`,
+and `up` again. Two sources of scratch databases:
+
+- a copy of the configured database (taken with SQLite's backup API, together with a copy
+  of its JSONL journal), testing the migrations still pending there;
+- with `from_scratch`, an empty database, testing every migration from version 1.
+
+The scratch files live in a temporary directory that is removed afterwards. Backup
+retention is switched off in the scratch runs: the copied journal names the real
+database's backups, and retention must never delete those.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import attrs
+
+from engine.config import Settings
+from engine.errors import SchemalogError, UsageError
+from engine.fingerprint import EMPTY_FINGERPRINT, schema_fingerprint
+from engine.migrator import Migrator
+from engine.registry import Registry, load_registry
+
+if TYPE_CHECKING:
+    from engine.migration import Migration
+
+__all__ = [
+    "CheckReport",
+    "MigrationCheck",
+    "check_copy",
+    "check_from_empty",
+    "check_migrations",
+    "copy_database",
+    "scratch_settings",
+]
+
+OK, FAILED, SKIPPED = "ok", "failed", "skipped"
+
+
+@attrs.frozen
+class MigrationCheck:
+    """The outcome of testing one migration: `ok`, `failed` (with the reason) or `skipped`."""
+
+    version: int
+    filename: str
+    outcome: str
+    detail: str = ""
+    steps: tuple[str, ...] = ()  # what was done, in order: up, verify, down, schema, up again
+
+
+@attrs.frozen
+class CheckReport:
+    """The results of one scratch database (a copy of the real one, or an empty one)."""
+
+    source: str  # "copy" or "empty"
+    description: str
+    start_version: int
+    results: tuple[MigrationCheck, ...]
+
+    @property
+    def ok(self) -> bool:
+        """Whether no migration failed."""
+        return all(r.outcome != FAILED for r in self.results)
+
+    @property
+    def failed(self) -> tuple[MigrationCheck, ...]:
+        """The migrations that failed."""
+        return tuple(r for r in self.results if r.outcome == FAILED)
+
+    def text(self) -> str:
+        """The report as plain text, one line per migration."""
+        lines = [f"{self.description} (version {self.start_version}):"]
+        if not self.results:
+            lines.append("  nothing to test")
+        for r in self.results:
+            steps = ", ".join(r.steps)
+            detail = f": {r.detail}" if r.detail else ""
+            done = f" [{steps}]" if steps else ""
+            lines.append(f"  {r.outcome:<7} {r.filename}{done}{detail}")
+        return "\n".join(lines)
+
+
+def scratch_settings(settings: Settings, workdir: Path) -> Settings:
+    """`settings` pointed at a scratch database in `workdir`, with retention switched off."""
+    return attrs.evolve(
+        settings,
+        database=workdir / "scratch.db",
+        backup_dir=workdir / "backups",
+        retention_count=None,
+        retention_bytes=None,
+        lock_timeout=0.0,
+    )
+
+
+def check_migrations(
+    settings: Settings,
+    *,
+    from_scratch: bool = False,
+    workdir: Path | None = None,
+    on_result: Callable[[MigrationCheck], None] | None = None,
+) -> list[CheckReport]:
+    """Test migrations on scratch databases; the real database is only read.
+
+    The pending migrations are tested on a copy of the configured database when it
+    exists (`check_copy`); every migration is tested from an empty database
+    (`check_from_empty`) with `from_scratch` or when there is no database to copy.
+    Raises what those two raise.
+    """
+    reports: list[CheckReport] = []
+    if settings.database is not None and settings.database.exists():
+        reports.append(check_copy(settings, workdir=workdir, on_result=on_result))
+    if from_scratch or not reports:
+        reports.append(check_from_empty(settings, workdir=workdir, on_result=on_result))
+    return reports
+
+
+def check_copy(
+    settings: Settings,
+    *,
+    workdir: Path | None = None,
+    on_result: Callable[[MigrationCheck], None] | None = None,
+) -> CheckReport:
+    """Test the migrations pending on a copy of `settings.database` (which must exist).
+
+    The copy (database via SQLite's backup API, plus its JSONL journal) goes to a
+    temporary directory under `workdir` (default: the system's) that is removed
+    afterwards. `on_result(result)` is called after each migration.
+
+    Raises the UsageError subclasses of the migration files (exit 2: a malformed file, a
+    gap, an applied file edited) before anything runs, and JournalError/NeedsHuman when
+    the real database's journal cannot be trusted. A failing migration is not raised: it
+    is reported (`CheckReport.ok` is False).
+    """
+    registry = load_registry(settings.migrations)  # file errors before anything runs
+    source = settings.paths.database
+    return _check_pass(settings, registry, source, workdir, on_result)
+
+
+def check_from_empty(
+    settings: Settings,
+    *,
+    workdir: Path | None = None,
+    on_result: Callable[[MigrationCheck], None] | None = None,
+) -> CheckReport:
+    """Test every migration of `settings.migrations` from an empty scratch database.
+
+    Like `check_copy`, without reading any database.
+    """
+    registry = load_registry(settings.migrations)
+    return _check_pass(settings, registry, None, workdir, on_result)
+
+
+def _check_pass(
+    settings: Settings,
+    registry: Registry,
+    source: Path | None,
+    workdir: Path | None,
+    on_result: Callable[[MigrationCheck], None] | None,
+) -> CheckReport:
+    with tempfile.TemporaryDirectory(prefix="schemalog-check-", dir=workdir) as tmp:
+        scratch = scratch_settings(settings, Path(tmp))
+        db = scratch.database
+        assert db is not None
+        if source is not None:
+            copy_database(source, settings.paths.jsonl, db, scratch.paths.jsonl)
+            description = f"on a copy of {source}"
+        else:
+            description = "from an empty database"
+        migrator = Migrator(scratch)
+        start = migrator.replay().version if db.exists() else 0
+        results: list[MigrationCheck] = []
+        broken: str | None = None
+        for mig in registry:
+            if mig.version <= start:
+                continue
+            if broken is not None:
+                result = MigrationCheck(
+                    mig.version, mig.filename, SKIPPED, f"after the failure of {broken}"
+                )
+            else:
+                result = _check_one(migrator, db, mig)
+                if result.outcome == FAILED:
+                    broken = mig.filename
+            results.append(result)
+            if on_result is not None:
+                on_result(result)
+        return CheckReport(
+            source="copy" if source is not None else "empty",
+            description=description,
+            start_version=start,
+            results=tuple(results),
+        )
+
+
+def _check_one(migrator: Migrator, db: Path, mig: Migration) -> MigrationCheck:
+    steps: list[str] = []
+    phase = "up"
+    try:
+        before = _fingerprint(db)
+        migrator.upgrade(mig.version)
+        steps.append("up")
+        phase = "verify"
+        migrator.verify()
+        steps.append("verify")
+        if mig.down is None:
+            return MigrationCheck(
+                mig.version, mig.filename, OK, "no down: round trip skipped", tuple(steps)
+            )
+        phase = "down"
+        migrator.downgrade(mig.version - 1)
+        steps.append("down")
+        phase = "schema"
+        after = _fingerprint(db)
+        if after != before:
+            return MigrationCheck(
+                mig.version,
+                mig.filename,
+                FAILED,
+                "schema: after down the schema differs from the one before up",
+                tuple(steps),
+            )
+        steps.append("schema")
+        phase = "up again"
+        migrator.upgrade(mig.version)
+        steps.append("up again")
+    except UsageError:
+        raise
+    except SchemalogError as exc:
+        return MigrationCheck(
+            mig.version, mig.filename, FAILED, f"{phase}: {exc.what}", tuple(steps)
+        )
+    return MigrationCheck(mig.version, mig.filename, OK, "", tuple(steps))
+
+
+def _fingerprint(db: Path) -> str:
+    """The schema fingerprint of `db` (the empty one when it does not exist yet). Reads only."""
+    if not db.exists():
+        return EMPTY_FINGERPRINT
+    conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        return schema_fingerprint(conn)
+    finally:
+        conn.close()
+
+
+def copy_database(source: Path, source_jsonl: Path, db: Path, jsonl: Path) -> None:
+    """Copy `source` (SQLite's backup API, read-only) and its JSONL journal to scratch paths."""
+    src = sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True)
+    dst = sqlite3.connect(db)
+    try:
+        src.backup(dst)
+    except sqlite3.DatabaseError as exc:
+        from engine.errors import NeedsHuman
+
+        msg = f"cannot copy database {source} for the check: {exc}"
+        raise NeedsHuman(msg, hint="run `schemalog verify` on it") from exc
+    finally:
+        dst.close()
+        src.close()
+    if source_jsonl.exists():
+        shutil.copyfile(source_jsonl, jsonl)

@@ -1,0 +1,230 @@
+"""Templates for `schemalog init` (a commented `schemalog.toml`) and `schemalog new`.
+
+A new migration file is numbered after the highest version on disk and holds a commented
+template whose `up` is only a comment: until its author writes SQL there, loading it fails
+with "`up` holds no SQL statement" (exit 2, naming the file), so an unfinished migration can
+never be applied by accident.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import attrs
+
+from engine.config import CONFIG_FILE_NAME, find_config_file
+from engine.errors import ConfigError, UsageError
+from engine.migration import parse_filename
+
+__all__ = [
+    "CONFIG_TEMPLATE",
+    "PY_TEMPLATE",
+    "SQL_TEMPLATE",
+    "InitResult",
+    "init_project",
+    "new_migration",
+    "next_version",
+    "render_config",
+    "validate_name",
+]
+
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_MAX_NAME = 80
+
+PY_TEMPLATE = '''\
+"""{title}.
+
+Impact: <what this does to existing rows, how long it holds the write lock on a big
+table, and what running `down` loses>.
+"""
+
+# `up`: SQL text (any number of statements) or a function `def up(conn): ...` taking the
+# sqlite3 connection. It runs inside a transaction that schemalog owns: do not write
+# BEGIN, COMMIT or ROLLBACK. Until this holds a statement, schemalog refuses the file.
+up = """
+-- e.g. ALTER TABLE users ADD COLUMN email TEXT;
+"""
+
+# `down`: undoes `up` exactly (schemalog compares the schema with the one before `up`).
+# Leave it blank, or set `down = None`, when the change cannot be undone.
+down = """
+-- e.g. ALTER TABLE users DROP COLUMN email;
+"""
+
+# `verify`: queries run after `up`, inside its transaction; each must return one row
+# whose first column is true, or the migration is rolled back.
+verify = [
+    # "SELECT COUNT(*) = 1 FROM pragma_table_info('users') WHERE name = 'email'",
+]
+
+# transactional = False  # for VACUUM and other statements that cannot run in a transaction
+# foreign_keys = False   # for table rebuilds; PRAGMA foreign_key_check still runs at the end
+'''
+
+SQL_TEMPLATE = """\
+-- {title}.
+--
+-- Impact: <what this does to existing rows, how long it holds the write lock on a big
+-- table, and what running `down` loses>.
+--
+-- Options go on the up line: `-- migrate:up transaction:false foreign_keys:false`.
+-- Until the up section holds a statement, schemalog refuses the file.
+
+-- migrate:up
+-- e.g. ALTER TABLE users ADD COLUMN email TEXT;
+
+-- migrate:down
+-- e.g. ALTER TABLE users DROP COLUMN email;
+
+-- migrate:verify
+-- e.g. SELECT COUNT(*) = 1 FROM pragma_table_info('users') WHERE name = 'email';
+"""
+
+CONFIG_TEMPLATE = """\
+# schemalog configuration; every key is documented in docs/configuration.md.
+# Precedence: command-line flag > SCHEMALOG_* environment variable > this file > default.
+# Relative paths are relative to the directory of this file.
+
+database = {database}
+migrations = {migrations}
+
+# backup_dir = "{backups_example}"  # default: <database>.backups next to the database
+# lock_timeout = 30          # seconds to wait for another run's migration lock
+# durability = "normal"      # "full": fsync the JSONL journal after every event
+# integrity = "quick"        # check of every backup taken: "quick", "full" or "off"
+# retention_count = 10       # backups kept; "none" for no limit
+# retention_bytes = "none"   # total size of the backups kept, e.g. "500MB"
+# compression = "none"       # backups: "none" or "gzip"
+# transaction = "run"        # "run": one commit per run; "step": one commit per migration
+# log_format = "auto"        # "auto", "human" or "json" (log lines on stderr)
+"""
+
+
+def _toml_string(value: str) -> str:
+    """`value` as a TOML basic string."""
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'
+
+
+def validate_name(name: str) -> str:
+    """Return `name` if it is a valid migration name (snake_case); raise UsageError otherwise.
+
+    The error suggests the snake_case spelling of the name when there is one.
+    """
+    if _NAME.fullmatch(name) and len(name) <= _MAX_NAME:
+        return name
+    suggestion = re.sub(r"[^a-z0-9]+", "_", name.strip().lower()).strip("_")
+    suggestion = suggestion.lstrip("0123456789_")[:_MAX_NAME].rstrip("_")
+    msg = (
+        f"migration name {name!r} is not snake_case (lower-case letters, digits and _, "
+        f"starting with a letter, at most {_MAX_NAME} characters)"
+    )
+    hint = f"e.g. `schemalog new {suggestion}`" if suggestion else "e.g. `schemalog new add_email`"
+    raise UsageError(msg, hint=hint)
+
+
+def _existing(directory: Path) -> list[tuple[int, str, Path]]:
+    """(version, digits, path) of every file in `directory` named like a migration."""
+    found = []
+    for entry in directory.iterdir():
+        parsed = parse_filename(entry.name)
+        if parsed is not None:
+            found.append((parsed[0], entry.name.split("_", 1)[0], entry))
+    return sorted(found)
+
+
+def next_version(directory: Path) -> int:
+    """The version after the highest one named in `directory` (1 when there is none). Reads only."""
+    found = _existing(directory)
+    return found[-1][0] + 1 if found else 1
+
+
+def new_migration(directory: Path, name: str, *, sql: bool = False) -> Path:
+    """Create the next numbered migration file `NNN_name.py` (or `.sql`) from the template.
+
+    Numbers are zero-padded to three digits, or to the width the existing files use.
+    Never overwrites a file. Raises UsageError for a bad name and ConfigError when
+    `directory` does not exist.
+    """
+    validate_name(name)
+    directory = Path(directory)
+    if not directory.is_dir():
+        msg = f"migrations directory {directory} does not exist"
+        raise ConfigError(
+            msg, hint="run `schemalog init` to create it, or set --migrations", path=str(directory)
+        )
+    found = _existing(directory)
+    version = found[-1][0] + 1 if found else 1
+    width = max([3, *(len(digits) for _, digits, _ in found)])
+    suffix = "sql" if sql else "py"
+    path = directory / f"{version:0{width}d}_{name}.{suffix}"
+    title = name.replace("_", " ").capitalize()
+    template = SQL_TEMPLATE if sql else PY_TEMPLATE
+    try:
+        with path.open("x", encoding="utf-8") as fh:
+            fh.write(template.format(title=title))
+    except FileExistsError:  # pragma: no cover - a concurrent `new` took the number
+        msg = f"{path} already exists"
+        raise UsageError(msg, hint="run `schemalog new` again") from None
+    return path
+
+
+def render_config(*, database: str = "app.db", migrations: str = "migrations") -> str:
+    """The text of a commented `schemalog.toml` naming `database` and `migrations`. Pure."""
+    return CONFIG_TEMPLATE.format(
+        database=_toml_string(database),
+        migrations=_toml_string(migrations),
+        backups_example=f"{database}.backups",
+    )
+
+
+@attrs.frozen
+class InitResult:
+    """What `init_project` did."""
+
+    config: Path
+    migrations: Path
+    migrations_created: bool
+
+
+def init_project(
+    directory: Path,
+    *,
+    database: str = "app.db",
+    migrations: str = "migrations",
+    config: Path | None = None,
+) -> InitResult:
+    """Write a `schemalog.toml` (or `config`) and create the migrations directory.
+
+    Refuses (UsageError, nothing written) when the config file exists, or when
+    `directory` already has a schemalog configuration (`schemalog.toml` or a
+    `[tool.schemalog]` table in `pyproject.toml`).
+    """
+    directory = Path(directory)
+    target = Path(config) if config is not None else directory / CONFIG_FILE_NAME
+    if not target.is_absolute():
+        target = directory / target
+    if target.exists():
+        msg = f"{target} already exists; init never overwrites a configuration"
+        raise UsageError(msg, state="nothing was written", hint=f"edit {target} instead")
+    if config is None:
+        found = find_config_file(directory)
+        if found is not None:
+            path, table = found
+            msg = f"{path} already configures schemalog in its [{table}] table"
+            raise UsageError(msg, state="nothing was written", hint=f"edit {path} instead")
+    if not target.parent.is_dir():
+        msg = f"directory {target.parent} does not exist"
+        raise ConfigError(msg, state="nothing was written", hint="create it first")
+    migrations_dir = Path(migrations)
+    if not migrations_dir.is_absolute():
+        migrations_dir = target.parent / migrations_dir
+    if migrations_dir.exists() and not migrations_dir.is_dir():
+        msg = f"{migrations_dir} exists and is not a directory"
+        raise ConfigError(msg, state="nothing was written", hint="pick another --migrations")
+    with target.open("x", encoding="utf-8") as fh:
+        fh.write(render_config(database=database, migrations=migrations))
+    created = not migrations_dir.exists()
+    migrations_dir.mkdir(parents=True, exist_ok=True)
+    return InitResult(config=target, migrations=migrations_dir, migrations_created=created)
