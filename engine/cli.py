@@ -103,22 +103,17 @@ class App:
         """The settings (flag > env > file > default); logging is configured from them."""
         if self._settings is None:
             from engine.config import load_settings
-            from engine.logs import configure_logging
+            from engine.logs import configure_logging, silence_logging
 
             settings = load_settings(
                 flags=self.flags, env=os.environ, cwd=Path.cwd(), config_file=self.config
             )
-            configure_logging(fmt=settings.log_format, verbose=self.verbose, quiet=self.quiet)
             if settings.log_format == "auto" and not self.verbose:
                 # The CLI's own output (stdout, and `error:` on stderr) reports what happened;
                 # log lines would repeat it. They show with -v or an explicit --log-format.
-                import logging
-
-                import structlog
-
-                structlog.configure(
-                    wrapper_class=structlog.make_filtering_bound_logger(logging.CRITICAL)
-                )
+                silence_logging()
+            else:
+                configure_logging(fmt=settings.log_format, verbose=self.verbose, quiet=self.quiet)
             self._settings = settings
         return self._settings
 

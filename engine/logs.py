@@ -11,14 +11,37 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from typing import Any, TextIO
-
-import structlog
-from structlog.typing import FilteringBoundLogger
+from typing import TYPE_CHECKING, Any, TextIO
 
 from engine.errors import ConfigError
 
-__all__ = ["LOG_FORMATS", "configure_logging", "get_logger"]
+if TYPE_CHECKING:
+    from structlog.typing import FilteringBoundLogger
+
+__all__ = ["LOG_FORMATS", "configure_logging", "get_logger", "silence_logging"]
+
+# structlog (and, through structlog.dev, rich) costs tens of milliseconds to import;
+# a command whose logs are silenced never pays for it.
+_silenced = False
+
+
+class _NullLogger:
+    """A logger that drops everything (used while logging is silenced)."""
+
+    def bind(self, **_kw: Any) -> _NullLogger:
+        return self
+
+    def _drop(self, *_a: Any, **_kw: Any) -> None:
+        return None
+
+    debug = info = warning = error = critical = exception = msg = _drop
+
+
+def silence_logging() -> None:
+    """Drop every log event until `configure_logging` is called again (no structlog import)."""
+    global _silenced
+    _silenced = True
+
 
 LOG_FORMATS = ("auto", "human", "json")
 
@@ -52,6 +75,10 @@ def configure_logging(
     if verbose and quiet:
         msg = "--verbose and --quiet were both given"
         raise ConfigError(msg, hint="pass only one of them")
+    import structlog
+
+    global _silenced
+    _silenced = False
     out = sys.stderr if stream is None else stream
     level = logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO
 
@@ -87,6 +114,10 @@ def get_logger(**bound: Any) -> FilteringBoundLogger:
     Bind more with `.bind(run_id=..., version=...)`. If logging was never configured, it is
     first configured with the defaults of `configure_logging` (info level, stderr).
     """
+    if _silenced:
+        return _NullLogger()  # type: ignore[return-value]
+    import structlog
+
     if not structlog.is_configured():
         configure_logging()
     return structlog.get_logger(**bound)

@@ -13,7 +13,7 @@ import os
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -27,14 +27,16 @@ from engine.errors import (
     SchemalogError,
     UsageError,
 )
-from engine.executor import Executor, RunResult
 from engine.fingerprint import EMPTY_FINGERPRINT, schema_fingerprint
-from engine.plan import Plan, plan_down, plan_up
 from engine.recovery import RecoveryPlan, diagnose, read_facts, recover
 from engine.registry import Registry, check_against_journal, load_registry
 from engine.session import Connect, Session
 from journal.events import Kind
 from journal.replay import Attempt, BackupRecord, State, replay
+
+if TYPE_CHECKING:
+    from engine.executor import RunResult
+    from engine.plan import Plan
 
 __all__ = ["HistoryEntry", "Migrator", "RunReport", "Status"]
 
@@ -211,6 +213,8 @@ class Migrator:
 
     @staticmethod
     def _plan(registry: Registry, state: State, direction: str, target: int | None) -> Plan:
+        from engine.plan import plan_down, plan_up
+
         check_against_journal(registry, state.applied_by_version, state.version)
         if direction == "up":
             return plan_up(registry, state, target)
@@ -257,6 +261,8 @@ class Migrator:
             raise LockHeld(
                 msg, hint="stop the application's writers during the migration and retry"
             )
+        from engine.executor import Executor
+
         executor = Executor(
             journal,
             s.run_id,

@@ -18,7 +18,6 @@ from typing import Any
 from engine.config import Settings
 from engine.errors import ConfigError, LockHeld, NeedsHuman, UsageError
 from engine.lock import Holder, MigrationLock
-from engine.logs import get_logger
 from engine.paths import DatabasePaths
 from journal import failpoints
 from journal.chain import now
@@ -53,13 +52,22 @@ class Session:
         self.command = command
         self.write = write
         self.run_id = new_run_id()
-        self.log = get_logger(run_id=self.run_id, command=command)
+        self._log: Any = None
         self._connect = connect
         self._on_lock_wait = on_lock_wait
         self.lock: MigrationLock | None = None
         self.conn: sqlite3.Connection | None = None
         self.journal: Journal | None = None
         self.run_open = False
+
+    @property
+    def log(self) -> Any:
+        """The structlog logger bound with this run's id and command (created on first use)."""
+        if self._log is None:
+            from engine.logs import get_logger
+
+            self._log = get_logger(run_id=self.run_id, command=self.command)
+        return self._log
 
     # -- opening and closing -----------------------------------------------------
 
