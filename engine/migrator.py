@@ -569,9 +569,12 @@ class Migrator:
             who = f"pid {h.pid} on {h.host}, run {h.run_id}" if h else "an unknown process"
             msg = f"the lock is held by a live process ({who})"
             raise LockHeld(msg, hint="wait for it to finish; schemalog never breaks a live lock")
+        from engine.lock import break_lock
+
+        stale = break_lock(self.paths.lock)  # clears the dead holder's record in the lock file
         with self._session("lock break", write=True) as s:
-            recover(s)
-        return attrs.asdict(st.holder) if st.holder else None
+            recover(s)  # closes the dead holder's lock record in the journal (lock_released)
+        return attrs.asdict(stale) if stale else None
 
     # -- verification --------------------------------------------------------------
 

@@ -10,6 +10,7 @@ are in docs/recovery.md.
 from __future__ import annotations
 
 import sqlite3
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -61,6 +62,7 @@ RESTORE_RUN_BACKUP = "restore_run_backup"
 CLOSE_ATTEMPT = "close_attempt"
 CLOSE_RUN = "close_run"
 RELEASE_LOCK = "release_lock"
+REMOVE_PARTIAL_BACKUP = "remove_partial_backup"
 
 
 @attrs.frozen
@@ -81,7 +83,13 @@ def _refuse(error: NeedsHuman) -> RecoveryPlan:
     return RecoveryPlan(refusal=error)
 
 
-def diagnose(snapshot: Snapshot, facts: DatabaseFacts, *, current_run: str = "") -> RecoveryPlan:
+def diagnose(
+    snapshot: Snapshot,
+    facts: DatabaseFacts,
+    *,
+    current_run: str = "",
+    partial_backups: tuple[str, ...] = (),
+) -> RecoveryPlan:
     """Decide how to bring journals and database to a consistent state. Pure.
 
     Refuses (IrreconcilableState / JournalsDiverged / JournalChainBroken /
@@ -199,6 +207,15 @@ def diagnose(snapshot: Snapshot, facts: DatabaseFacts, *, current_run: str = "")
             )
         )
 
+    for name in partial_backups:
+        actions.append(
+            Action(
+                REMOVE_PARTIAL_BACKUP,
+                f"unfinished backup file {name} of an interrupted run",
+                data={"path": name},
+            )
+        )
+
     restoring = any(a.kind in (REDO_RESTORE, RESTORE_RUN_BACKUP) for a in actions)
     if not restoring and facts.user_version != expected_version and events:
         return _refuse(
@@ -273,7 +290,8 @@ def plan_recovery(
     snapshot = session.journal.snapshot()
     check = force_integrity or needs_integrity_check(snapshot)
     facts = read_facts(session.conn, integrity=session.settings.integrity if check else "off")
-    return snapshot, diagnose(snapshot, facts, current_run=session.run_id)
+    partial = tuple(sorted(str(p) for p in session.paths.backup_dir.glob("*.tmp")))
+    return snapshot, diagnose(snapshot, facts, current_run=session.run_id, partial_backups=partial)
 
 
 def recover(
@@ -349,6 +367,8 @@ def recover(
             session.record(
                 Kind.ATTEMPT_INTERRUPTED, None, run_id=action.run_id, run_interrupted=True
             )
+        elif action.kind == REMOVE_PARTIAL_BACKUP:
+            Path(action.data["path"]).unlink(missing_ok=True)
         elif action.kind == RELEASE_LOCK:
             session.record(
                 Kind.LOCK_RELEASED, None, reason="holder died", holder_run_id=action.run_id
