@@ -119,6 +119,7 @@ class Executor:
                     break
             self._commit()
         except BaseException:
+            self._fp_cache = None
             self.journal.rollback()
             raise
         return RunResult(tuple(results), error)
@@ -167,6 +168,7 @@ class Executor:
         try:
             data = self._run_step(step, force_fk_check=False)
         except _StepError as exc:
+            self._fp_cache = None
             self._record(exc.kind, step, exc.data)
             if backup is not None and self.restore_backup is not None:
                 self.restore_backup(backup)
@@ -206,6 +208,7 @@ class Executor:
             self._record(self._done_kind(step), step, data)
             self.journal.release(_SAVEPOINT)
         except _StepError as exc:
+            self._fp_cache = None
             if self.conn.in_transaction:
                 self.journal.rollback_to(_SAVEPOINT)
             self._record(exc.kind, step, exc.data)
@@ -221,13 +224,13 @@ class Executor:
         """Run the step's body and checks; raise _StepError; return the success payload."""
         mig = step.migration
         started = time.perf_counter()
-        before = schema_fingerprint(self.conn)
+        before = self._fingerprint()
         code = mig.up if step.direction == "up" else mig.down
         count = self._run_body(step, code)
         if step.direction == "up":
             self._run_verify(step)
         self._check_foreign_keys(step, force=force_fk_check)
-        after = schema_fingerprint(self.conn)
+        after = self._fingerprint()
         if (
             step.direction == "down"
             and step.expect_fingerprint
@@ -348,6 +351,21 @@ class Executor:
                     hint="make the migration keep every reference valid",
                 ),
             )
+
+    _fp_cache: tuple[int, str] | None = None
+
+    def _fingerprint(self) -> str:
+        """The schema fingerprint, reused while `PRAGMA schema_version` is unchanged.
+
+        The cache holds only the latest value and is dropped on every rollback
+        (a rollback can bring an old schema_version back with another schema).
+        """
+        cookie = self.conn.execute("PRAGMA schema_version").fetchone()[0]
+        if self._fp_cache is not None and self._fp_cache[0] == cookie:
+            return self._fp_cache[1]
+        value = schema_fingerprint(self.conn)
+        self._fp_cache = (cookie, value)
+        return value
 
     # -- events and results ----------------------------------------------------------
 

@@ -2,21 +2,33 @@
 
 Normalization: schemalog's own objects (`schemalog_*`) and SQLite's internal
 ones (`sqlite_*`) are left out; rows are sorted by (type, name); in each
-object's SQL, runs of whitespace become one space and spaces next to `(`, `)`
+object's SQL, runs of whitespace become one space, spaces next to `(`, `)`
 and `,` are dropped, and double quotes around plain identifiers are removed
-(`ALTER TABLE ... RENAME TO` stores the new name quoted), so re-indenting a CREATE statement does not count as a
-change but any change of names, columns, types or constraints does.
+(`ALTER TABLE ... RENAME TO` stores the new name quoted). So re-indenting a
+CREATE statement does not count as a change, but any change of names,
+columns, types or constraints does.
+
+The fingerprint is the SHA-256 of the concatenated SHA-256 digests of each
+normalized row's canonical JSON; row digests are cached, so fingerprinting
+the schema after every step of a long run costs one `sqlite_master` scan.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import sqlite3
 
 from journal.codec import canonical
 
-__all__ = ["EMPTY_FINGERPRINT", "normalize_sql", "schema_fingerprint", "schema_objects"]
+__all__ = [
+    "EMPTY_FINGERPRINT",
+    "fingerprint_of",
+    "normalize_sql",
+    "schema_fingerprint",
+    "schema_objects",
+]
 
 _WS = re.compile(r"\s+")
 _PUNCT = re.compile(r" ?([(),]) ?")
@@ -30,10 +42,19 @@ ORDER BY type, name
 
 
 def normalize_sql(sql: str | None) -> str:
-    """`sql` with whitespace normalized (see module docstring). Pure."""
+    """`sql` with whitespace and identifier quotes normalized (see module docstring). Pure."""
     if not sql:
         return ""
     return _QUOTED.sub(r"\1", _PUNCT.sub(r"\1", _WS.sub(" ", sql.strip())))
+
+
+def _normalized_digest(type_: str, name: str, table: str, sql: str) -> bytes:
+    return hashlib.sha256(canonical([type_, name, table, sql]).encode("utf-8")).digest()
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _row_digest(type_: str, name: str, table: str, sql: str | None) -> bytes:
+    return _normalized_digest(type_, name, table, normalize_sql(sql))
 
 
 def schema_objects(conn: sqlite3.Connection) -> list[tuple[str, str, str, str]]:
@@ -42,13 +63,19 @@ def schema_objects(conn: sqlite3.Connection) -> list[tuple[str, str, str, str]]:
 
 
 def fingerprint_of(objects: list[tuple[str, str, str, str]]) -> str:
-    """The fingerprint of a list of schema objects. Pure."""
-    return hashlib.sha256(canonical([list(o) for o in objects]).encode("utf-8")).hexdigest()
+    """The fingerprint of already-normalized schema objects, sorted by (type, name). Pure."""
+    h = hashlib.sha256()
+    for obj in objects:
+        h.update(_normalized_digest(*obj))
+    return h.hexdigest()
 
 
 def schema_fingerprint(conn: sqlite3.Connection) -> str:
     """The fingerprint of the schema `conn` sees now. Read-only."""
-    return fingerprint_of(schema_objects(conn))
+    h = hashlib.sha256()
+    for row in conn.execute(_QUERY):
+        h.update(_row_digest(*row))
+    return h.hexdigest()
 
 
 EMPTY_FINGERPRINT = fingerprint_of([])
