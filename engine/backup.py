@@ -31,6 +31,7 @@ from engine.durable import (
     create_private_file,
     fsync_dir,
     fsync_file,
+    kept_read_fd,
     make_private_dir,
     open_private_file,
 )
@@ -263,7 +264,11 @@ def _take(
         backup_id = _new_id(backup_dir, version, now)
         plain_tmp = backup_dir / f"{backup_id}.sqlite.tmp"
         _create_tmp(plain_tmp, backup_dir, written)
-        _copy_database(source, plain_tmp, pages_per_step, progress)
+        hashed = None
+        if compression == "none" and _stable_single_file(source, database):
+            hashed = _raw_copy(database, plain_tmp, progress, pages_per_step)
+        else:
+            _copy_database(source, plain_tmp, pages_per_step, progress)
         source.execute("ROLLBACK")
     finally:
         source.close()
@@ -278,6 +283,8 @@ def _take(
             checked = pool.submit(_check_database_file, plain_tmp, integrity, f"the new {label}")
         if compression == "gzip":
             size, sha256 = _gzip_verified(plain_tmp, gz_tmp, written, label)
+        elif hashed is not None:
+            size, sha256 = hashed
         else:
             size, sha256 = _hash_file(plain_tmp)
         if checked is not None:
@@ -300,6 +307,49 @@ def _take(
         verified=integrity != "off",
         compression=compression,
     )
+
+
+def _stable_single_file(source: sqlite3.Connection, database: Path) -> bool:
+    """Whether the database file alone holds the committed state and cannot change now.
+
+    True in rollback-journal modes while `source` holds its read transaction (SHARED lock):
+    no writer can commit until it ends, and no hot journal is pending (SQLite rolled it back
+    when `source` started reading). In WAL mode committed pages may live in `-wal`: False.
+    """
+    mode = source.execute("PRAGMA journal_mode").fetchone()[0]
+    return str(mode).lower() != "wal" and not Path(f"{database}-wal").exists()
+
+
+_RAW_CHUNK = 4 << 20
+
+
+def _raw_copy(
+    database: Path,
+    target_path: Path,
+    progress: Callable[[int, int], None] | None,
+    pages_per_step: int,
+) -> tuple[int, str]:
+    """Copy the database file byte for byte into `target_path`, hashing it in the same pass.
+
+    Only valid while a read transaction keeps writers out (see `_stable_single_file`). The
+    source descriptor is never closed (`kept_read_fd`): closing a descriptor of the database
+    file would drop the SQLite locks this process holds on it. Returns (size, sha256).
+    """
+    src = kept_read_fd(database)
+    size = os.fstat(src).st_size
+    pages = max(1, size // 4096)
+    digest = hashlib.sha256()
+    offset = 0
+    step = _RAW_CHUNK if pages_per_step <= 0 else min(_RAW_CHUNK, pages_per_step * 4096)
+    with open(target_path, "r+b", buffering=0) as out:
+        while chunk := os.pread(src, step, offset):
+            digest.update(chunk)
+            out.write(chunk)
+            offset += len(chunk)
+            if progress is not None:
+                progress(min(pages, offset // 4096), pages)
+        out.truncate(offset)
+    return offset, digest.hexdigest()
 
 
 def _copy_database(

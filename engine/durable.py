@@ -14,9 +14,11 @@ from typing import BinaryIO
 __all__ = [
     "DIR_MODE",
     "FILE_MODE",
+    "KEPT_DESCRIPTORS",
     "create_private_file",
     "fsync_dir",
     "fsync_file",
+    "kept_read_fd",
     "make_private_dir",
     "open_private_file",
 ]
@@ -57,3 +59,20 @@ def fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+#: (device, inode) -> read descriptor of a file SQLite may hold POSIX locks on. Never
+#: closed: closing *any* descriptor of such a file drops every SQLite lock this process
+#: holds on it (sqlite.org/howtocorrupt.html, 2.2). One per file for the process's life.
+KEPT_DESCRIPTORS: dict[tuple[int, int], int] = {}
+
+
+def kept_read_fd(path: Path) -> int:
+    """A read descriptor of the file now at `path`, opened once and never closed."""
+    st = os.stat(path)
+    fd = KEPT_DESCRIPTORS.get((st.st_dev, st.st_ino))
+    if fd is None:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        st = os.fstat(fd)  # the inode actually opened (the path may have been replaced)
+        fd = KEPT_DESCRIPTORS.setdefault((st.st_dev, st.st_ino), fd)
+    return fd

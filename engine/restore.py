@@ -28,7 +28,7 @@ from pathlib import Path
 import attrs
 
 from engine.backup import INTEGRITY_LEVELS, BackupInfo, sqlite_uri, verified_backup
-from engine.durable import FILE_MODE, fsync_dir, make_private_dir
+from engine.durable import FILE_MODE, KEPT_DESCRIPTORS, fsync_dir, make_private_dir
 from engine.errors import RestoreError, UsageError
 from engine.paths import DatabasePaths
 
@@ -122,7 +122,7 @@ def restore_backup(
 
 
 # (device, inode) -> read descriptor, for files SQLite puts POSIX locks on; never closed.
-_KEPT_DESCRIPTORS: dict[tuple[int, int], int] = {}
+_KEPT_DESCRIPTORS = KEPT_DESCRIPTORS
 
 
 class _LiveFiles:

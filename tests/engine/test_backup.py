@@ -330,6 +330,20 @@ class TestCopyFailures:
             return conn
 
         monkeypatch.setattr(backup_module.sqlite3, "connect", small_target)
+        monkeypatch.setattr(backup_module, "_stable_single_file", lambda *_a: False)
+        with pytest.raises(BackupError) as info:
+            take_backup(db, bdir)
+        assert "disk full" in str(info.value)
+        self.assert_clean(db, bdir, before)
+
+    def test_disk_full_during_raw_copy(self, db: Path, bdir: Path, monkeypatch):
+        """ENOSPC while the raw copy writes raises BackupError saying disk full, leaving nothing."""
+        before = db.read_bytes()
+
+        def full(*_a, **_kw):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        monkeypatch.setattr(backup_module.hashlib, "sha256", full)
         with pytest.raises(BackupError) as info:
             take_backup(db, bdir)
         assert "disk full" in str(info.value)
