@@ -25,7 +25,8 @@ demo: venv
 	$(PY) demo/run_demo.py
 
 bench: venv
-	$(PY) bench/run.py
+	$(PY) -m compileall -q journal engine   # as an installed package would have it
+	$(PY) bench/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .coverage build *.egg-info demo/out bench/work
