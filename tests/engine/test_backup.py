@@ -343,11 +343,22 @@ class TestCopyFailures:
         def full(*_a, **_kw):
             raise OSError(errno.ENOSPC, "No space left on device")
 
-        monkeypatch.setattr(backup_module.hashlib, "sha256", full)
+        monkeypatch.setattr(backup_module.os, "copy_file_range", full)
         with pytest.raises(BackupError) as info:
             take_backup(db, bdir)
         assert "disk full" in str(info.value)
         self.assert_clean(db, bdir, before)
+
+    def test_copy_without_copy_file_range(self, db: Path, bdir: Path, monkeypatch):
+        """Where the kernel cannot copy (EXDEV), the copy goes through user space, same bytes."""
+
+        def unsupported(*_a, **_kw):
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+        monkeypatch.setattr(backup_module.os, "copy_file_range", unsupported)
+        info = take_backup(db, bdir, pages_per_step=1)
+        assert info.path.read_bytes() == db.read_bytes()
+        assert info.sha256 == hashlib.sha256(db.read_bytes()).hexdigest()
 
     def test_other_os_error(self, db: Path, bdir: Path, monkeypatch):
         """Any other OSError while creating the copy raises BackupError naming the reason."""
