@@ -165,10 +165,14 @@ class Executor:
         started = time.perf_counter()
         self._record(Kind.STEP_STARTED, step, self._start_data(step))
         failpoints.hit("after_step_started")
+        previous = self.conn.execute("PRAGMA foreign_keys").fetchone()[0]
+        if not step.foreign_keys:
+            self.conn.execute("PRAGMA foreign_keys = OFF")  # effective: no transaction is open
         try:
-            data = self._run_step(step, force_fk_check=False)
+            data = self._run_step(step, force_fk_check=not step.foreign_keys)
         except _StepError as exc:
             self._fp_cache = None
+            self._restore_foreign_keys(previous)
             self._record(exc.kind, step, exc.data)
             if backup is not None and self.restore_backup is not None:
                 self.restore_backup(backup)
@@ -181,8 +185,14 @@ class Executor:
                 {"direction": step.direction, "name": step.migration.name, "method": method},
             )
             return self._failed(step, started, exc)
+        self._restore_foreign_keys(previous)
         self._record(self._done_kind(step), step, data)
         return self._succeeded(step, started, data)
+
+    def _restore_foreign_keys(self, previous: int) -> None:
+        if self.conn.in_transaction:  # a non-transactional body left one open: end it
+            self.conn.execute("ROLLBACK")
+        self.conn.execute(f"PRAGMA foreign_keys = {'ON' if previous else 'OFF'}")
 
     # -- one step inside a transaction ----------------------------------------------
 
@@ -270,17 +280,32 @@ class Executor:
     def _run_body(self, step: Step, code: Any) -> int:
         mig = step.migration
         if step.statements is None:
+            guard = step.transactional
+            if guard:
+                # The transaction belongs to schemalog: COMMIT, ROLLBACK, SAVEPOINT and
+                # RELEASE from the migration's function are refused ("not authorized"), so
+                # a step can never commit half of itself or undo earlier steps.
+                self.conn.set_authorizer(_deny_transaction_control)
             try:
                 code(self.conn)
             except Exception as exc:
+                error = f"{type(exc).__name__}: {exc}"
+                hint = None
+                if guard and isinstance(exc, sqlite3.DatabaseError) and "not authorized" in str(exc):
+                    error = "the function tried to end or nest schemalog's transaction"
+                    hint = "remove commit()/rollback()/executescript()/SAVEPOINT from the function"
                 raise _StepError(
                     Kind.STEP_FAILED,
-                    self._fail_data(step, f"{type(exc).__name__}: {exc}", "python function", None),
+                    self._fail_data(step, error, "python function", None),
                     StepFailed(
-                        f"{mig.filename} ({step.direction}) raised {type(exc).__name__}: {exc}",
+                        f"{mig.filename} ({step.direction}) failed: {error}",
                         version=step.version,
+                        hint=hint,
                     ),
                 ) from exc
+            finally:
+                if guard:
+                    self.conn.set_authorizer(None)
             return 0
         for position, stmt in enumerate(step.statements, start=1):
             try:
@@ -428,6 +453,12 @@ class Executor:
             0,
             exc.error.what,
         )
+
+
+def _deny_transaction_control(action: int, *_args: object) -> int:
+    if action in (sqlite3.SQLITE_TRANSACTION, sqlite3.SQLITE_SAVEPOINT):
+        return sqlite3.SQLITE_DENY
+    return sqlite3.SQLITE_OK
 
 
 def _clip(text: str | None, limit: int) -> str:

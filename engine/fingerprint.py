@@ -2,7 +2,7 @@
 
 Normalization: schemalog's own objects (`schemalog_*`) and SQLite's internal
 ones (`sqlite_*`) are left out; rows are sorted by (type, name); in each
-object's SQL, runs of whitespace become one space, spaces next to `(`, `)`
+object's SQL (outside string literals, which are kept as written), runs of whitespace become one space, spaces next to `(`, `)`
 and `,` are dropped, and double quotes around plain identifiers are removed
 (`ALTER TABLE ... RENAME TO` stores the new name quoted). So re-indenting a
 CREATE statement does not count as a change, but any change of names,
@@ -33,6 +33,7 @@ __all__ = [
 _WS = re.compile(r"\s+")
 _PUNCT = re.compile(r" ?([(),]) ?")
 _QUOTED = re.compile(r'"([A-Za-z_][A-Za-z0-9_]*)"')
+_LITERAL = re.compile(r"('(?:[^']|'')*')")
 
 _QUERY = """
 SELECT type, name, tbl_name, sql FROM sqlite_master
@@ -45,7 +46,11 @@ def normalize_sql(sql: str | None) -> str:
     """`sql` with whitespace and identifier quotes normalized (see module docstring). Pure."""
     if not sql:
         return ""
-    return _QUOTED.sub(r"\1", _PUNCT.sub(r"\1", _WS.sub(" ", sql.strip())))
+    # String literals are kept as written: only the text between them is normalized.
+    parts = _LITERAL.split(sql.strip())
+    for i in range(0, len(parts), 2):
+        parts[i] = _QUOTED.sub(r"\1", _PUNCT.sub(r"\1", _WS.sub(" ", parts[i])))
+    return "".join(parts)
 
 
 def _normalized_digest(type_: str, name: str, table: str, sql: str) -> bytes:

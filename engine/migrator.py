@@ -23,7 +23,6 @@ from engine.errors import (
     CheckFailed,
     DriftDetected,
     LockHeld,
-    NeedsHuman,
     SchemalogError,
     UsageError,
 )
@@ -167,7 +166,7 @@ class Migrator:
     ) -> RunReport:
         registry = self._registry()  # file errors surface before any lock or write
         if dry_run:
-            return self._dry_run(registry, direction, target)
+            return self._dry_run(registry, direction, target, allow_drift=allow_drift)
         with self._session(direction, write=True) as s:
             rec = recover(s)
             state = self._state(s)
@@ -193,7 +192,9 @@ class Migrator:
             s.finish_run("succeeded", version=plan.to_version)
             return RunReport(plan=plan, result=result, backup=backup, recovery=rec, run_id=s.run_id)
 
-    def _dry_run(self, registry: Registry, direction: str, target: int | None) -> RunReport:
+    def _dry_run(
+        self, registry: Registry, direction: str, target: int | None, *, allow_drift: bool
+    ) -> RunReport:
         """The plan a real run would execute now; reads only, takes no lock."""
         if not self.paths.database.exists():
             return RunReport(plan=self._plan(registry, State(), direction, target), dry_run=True)
@@ -204,8 +205,15 @@ class Migrator:
             if rec.refusal is not None:
                 raise rec.refusal
             state = rec.state or State()
+            plan = self._plan(registry, state, direction, target)
+            if not plan.empty:
+                # Refuse what the real run would refuse (without recording anything).
+                self._refuse_unmanaged(s, state)
+                live = schema_fingerprint(s.conn)
+                if state.fingerprint is not None and live != state.fingerprint and not allow_drift:
+                    raise self._drift_error()
             return RunReport(
-                plan=self._plan(registry, state, direction, target),
+                plan=plan,
                 dry_run=True,
                 recovery=rec,
                 run_id=s.run_id,
@@ -290,11 +298,14 @@ class Migrator:
             allowed=allow_drift,
         )
         if not allow_drift:
-            msg = f"the schema of {self.paths.database} changed outside schemalog since the last recorded step"
-            raise DriftDetected(
-                msg,
-                hint="inspect the change (`schemalog verify`); re-run with --allow-drift to accept it",
-            )
+            raise self._drift_error()
+
+    def _drift_error(self) -> DriftDetected:
+        msg = f"the schema of {self.paths.database} changed outside schemalog since the last recorded step"
+        return DriftDetected(
+            msg,
+            hint="inspect the change (`schemalog verify`); re-run with --allow-drift to accept it",
+        )
 
     def _take_backup(self, s: Session) -> BackupRecord:
         from engine.backup import take_backup
@@ -685,7 +696,7 @@ def _safe_replay(snap) -> State:
     )
     try:
         return replay(events)
-    except NeedsHuman:
+    except SchemalogError:  # a broken chain: callers report it from the consistency check
         return State()
 
 

@@ -158,6 +158,8 @@ class _Fold:
         self.lock: LockRecord | None = None
         self.backups: dict[str, BackupRecord] = {}
         self.pending_restore: RestoreRecord | None = None
+        # What was applied when each backup was taken: a restore brings exactly that back.
+        self.applied_at_backup: dict[str, dict[int, AppliedMigration]] = {}
 
     def close_attempt(
         self, run_id: str, version: int | None, outcome: str, ts: str, error: Any
@@ -188,6 +190,7 @@ class _Fold:
             case Kind.LOCK_RELEASED:
                 self.lock = None
             case Kind.BACKUP_TAKEN:
+                self.applied_at_backup[d["id"]] = dict(self.applied)
                 self.backups[d["id"]] = BackupRecord(
                     id=d["id"],
                     path=d.get("path", ""),
@@ -208,7 +211,9 @@ class _Fold:
             case Kind.BACKUP_RESTORED:
                 self.pending_restore = None
                 self.version = int(d.get("version", 0))
-                self.applied = {v: a for v, a in self.applied.items() if v <= self.version}
+                known = self.applied_at_backup.get(d.get("backup_id", ""))
+                source = known if known is not None else self.applied
+                self.applied = {v: a for v, a in source.items() if v <= self.version}
                 self.fingerprint = d.get("fingerprint", self.fingerprint)
             case Kind.STEP_STARTED:
                 self.attempts.append(
