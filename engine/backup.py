@@ -272,15 +272,15 @@ def _take(
         source.execute("ROLLBACK")
     finally:
         source.close()
-    fsync_file(plain_tmp)
     final = backup_dir / f"{backup_id}{_SUFFIXES[compression]}"
     gz_tmp = backup_dir / f"{backup_id}.sqlite.gz.tmp"
-    # The integrity check reads the copy in a second thread while this one hashes (or
-    # compresses) it: SQLite, hashlib and zlib release the GIL, so the two overlap.
+    # The integrity check reads the copy in a second thread while this one flushes it to
+    # disk and hashes (or compresses) it: SQLite, fsync, hashlib and zlib release the GIL.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="schemalog-backup-check") as pool:
         checked = None
         if integrity != "off":
             checked = pool.submit(_check_database_file, plain_tmp, integrity, f"the new {label}")
+        fsync_file(plain_tmp)
         if compression == "gzip":
             size, sha256 = _gzip_verified(plain_tmp, gz_tmp, written, label)
         elif hashed is not None:
