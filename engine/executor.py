@@ -130,7 +130,6 @@ class Executor:
         if self.conn.in_transaction:
             failpoints.hit("before_commit")
             self.journal.commit()
-            failpoints.hit("after_commit")
 
     def _begin(self) -> None:
         if not self.conn.in_transaction:

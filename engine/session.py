@@ -109,6 +109,7 @@ class Session:
             self.lock.acquire(
                 holder, timeout=self.settings.lock_timeout, on_wait=self._on_lock_wait
             )
+            failpoints.hit("after_lock")
         self.conn = self._open_connection()
         jsonl = JsonlStore(self.paths.jsonl, durability=self.settings.durability)
         self.journal = Journal(self.conn, jsonl)

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 import attrs
 
+from journal import failpoints
 from journal.chain import GENESIS, seal
 from journal.consistency import Consistency, compare
 from journal.events import Draft, Event
@@ -112,6 +113,7 @@ class Journal:
     def commit(self) -> None:
         """COMMIT, then write the transaction's events to the JSONL."""
         self.conn.execute("COMMIT")
+        failpoints.hit("after_commit")  # committed; the JSONL does not have the events yet
         pending, self._pending = self._pending, []
         self._savepoints.clear()
         self._tx_head = None
