@@ -290,7 +290,11 @@ class Executor:
             except Exception as exc:
                 error = f"{type(exc).__name__}: {exc}"
                 hint = None
-                if guard and isinstance(exc, sqlite3.DatabaseError) and "not authorized" in str(exc):
+                if (
+                    guard
+                    and isinstance(exc, sqlite3.DatabaseError)
+                    and "not authorized" in str(exc)
+                ):
                     error = "the function tried to end or nest schemalog's transaction"
                     hint = "remove commit()/rollback()/executescript()/SAVEPOINT from the function"
                 raise _StepError(

@@ -21,6 +21,7 @@ from engine.config import Settings, load_settings
 from engine.errors import (
     BackupNotFound,
     CheckFailed,
+    DatabaseCorrupt,
     DriftDetected,
     LockHeld,
     SchemalogError,
@@ -117,11 +118,12 @@ class Migrator:
 
     # -- sessions ---------------------------------------------------------------
 
-    def _session(self, command: str, *, write: bool) -> Session:
+    def _session(self, command: str, *, write: bool, tolerate_damage: bool = False) -> Session:
         return Session(
             self.settings,
             command=command,
             write=write,
+            tolerate_damage=tolerate_damage,
             connect=self._connect,
             on_lock_wait=self._on_lock_wait,
         )
@@ -531,13 +533,27 @@ class Migrator:
         """Backups the journal knows, oldest first. Read-only."""
         if not self.paths.database.exists():
             return []
-        return list(self.replay().backups)
+        try:
+            return list(self.replay().backups)
+        except DatabaseCorrupt:  # the database cannot be read: the JSONL still knows them
+            from journal.jsonl import JsonlStore
+
+            return list(replay(JsonlStore(self.paths.jsonl).read().events).backups)
 
     def backup_restore(self, backup_id: str) -> Path:
         """Restore backup `backup_id`; the replaced database is preserved. Returns where."""
-        with self._session("backup restore", write=True) as s:
-            recover(s)
-            state = self._state(s)
+        from engine.errors import IrreconcilableState
+        from engine.recovery import salvage_journal
+
+        with self._session("backup restore", write=True, tolerate_damage=True) as s:
+            try:
+                recover(s)
+                state = self._state(s)
+            except (IrreconcilableState, DatabaseCorrupt):
+                # A restore is the way out these refusals point to: go on from the journals
+                # as they are (the JSONL brought up to date), the table offline until the
+                # restore replaces the database. Tampering is never bypassed.
+                state = salvage_journal(s)
             record = state.backup_by_id.get(backup_id)
             if record is None:
                 known = ", ".join(b.id for b in state.backups[-5:]) or "none"

@@ -18,11 +18,12 @@ import attrs
 from engine.errors import DatabaseCorrupt, IrreconcilableState, NeedsHuman
 from engine.fingerprint import EMPTY_FINGERPRINT, schema_fingerprint
 from journal.chain import now
+from journal.consistency import compare
 from journal.errors import JournalChainBroken, JournalsDiverged
 from journal.events import Event, Kind
 from journal.journal import Snapshot
 from journal.replay import BackupRecord, State, replay
-from journal.store import TornTail
+from journal.store import ReadResult, TornTail
 
 if TYPE_CHECKING:
     from engine.session import Session
@@ -253,6 +254,53 @@ def _corrupt(state: State) -> DatabaseCorrupt:
     return DatabaseCorrupt("the database failed its integrity check", hint=hint)
 
 
+def corrupt_error(events: tuple[Event, ...], *, what: str) -> DatabaseCorrupt:
+    """The refusal for a damaged database, naming the newest verified backup `events` know."""
+    try:
+        state = replay(events)
+    except NeedsHuman:
+        state = State()
+    error = _corrupt(state)
+    return DatabaseCorrupt(what, hint=error.hint)
+
+
+def salvage_journal(session: Session) -> State:
+    """Prepare a restore of a database recovery refused to touch; returns the journal's state.
+
+    Saves a torn JSONL tail aside, copies into the JSONL every committed event only the
+    table still holds (when the table is readable), continues the chain after the longer
+    journal and takes the table offline: until the restore replaces the database, events go
+    to the JSONL only. Tampering is never bypassed (raises the refusal).
+    """
+    journal = session.journal
+    assert journal is not None
+    jsonl = journal.jsonl.read()
+    saved = None
+    if jsonl.torn is not None:
+        saved = _save_torn(session, jsonl.torn)
+        jsonl = journal.jsonl.read()
+    try:
+        table = journal.table.read().events
+    except (sqlite3.DatabaseError, NeedsHuman):
+        table = ()
+    cons = compare(table, jsonl.events)
+    if cons.tampered:
+        refusal = diagnose(
+            Snapshot(table=ReadResult(table), jsonl=jsonl, consistency=cons),
+            DatabaseFacts(user_version=0, fingerprint="", integrity_ok=None),
+        ).refusal
+        assert refusal is not None
+        raise refusal
+    if cons.table_only:
+        journal.mirror_to_jsonl(cons.table_only)
+    events = table if len(table) >= len(jsonl.events) else jsonl.events
+    journal.set_head(events)
+    journal.table_offline = True
+    if saved is not None:
+        session.record(Kind.JOURNAL_REPAIRED, what="torn_tail", saved_to=str(saved))
+    return replay(events)
+
+
 def read_facts(conn: sqlite3.Connection, *, integrity: str) -> DatabaseFacts:
     """Read user_version, fingerprint and (unless `integrity` is "off") integrity. Read-only."""
     try:
@@ -287,7 +335,11 @@ def plan_recovery(
 ) -> tuple[Snapshot, RecoveryPlan]:
     """Read everything and decide (no writes)."""
     assert session.journal is not None and session.conn is not None
-    snapshot = session.journal.snapshot()
+    try:
+        snapshot = session.journal.snapshot()
+    except sqlite3.DatabaseError as exc:  # the journal table's pages are damaged
+        events = session.journal.jsonl.read().events
+        raise corrupt_error(events, what=f"the database cannot be read ({exc})") from exc
     check = force_integrity or needs_integrity_check(snapshot)
     facts = read_facts(session.conn, integrity=session.settings.integrity if check else "off")
     partial = tuple(sorted(str(p) for p in session.paths.backup_dir.glob("*.tmp")))

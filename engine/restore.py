@@ -48,6 +48,7 @@ class RestoreResult:
 
     backup: BackupInfo
     preserved: Path  # directory holding the byte-for-byte copy of the replaced database files
+    replaced_file: bool = False  # the database file was unusable and replaced by a new inode
 
 
 def preservation_dir(backup_dir: Path, when: str) -> Path:
@@ -107,6 +108,18 @@ def restore_backup(
             isolation_level=None,
             timeout=_BUSY_TIMEOUT_S,
         )
+        if existed and not _usable(live):
+            live.close()
+            preserved = _replace_unusable(database, source, files, Path(preserve_to), info)
+            check = sqlite3.connect(sqlite_uri(database, mode="rw"), uri=True)
+            try:
+                _check_live(check, info, integrity)
+            except sqlite3.Error as e:
+                now = "the backup was put in place but fails its check"
+                raise _failed_after(database, info, preserved, str(e), now) from e
+            finally:
+                check.close()
+            return RestoreResult(backup=info, preserved=preserved, replaced_file=True)
         try:
             preserved = _preserve(live, files, database, Path(preserve_to), info)
             now = "SQLite rolled the copy back: the database holds its previous content"
@@ -217,6 +230,53 @@ def _preserve(
         state=f"the database was not changed; the last copy of it is in {target}",
         hint="stop the application writing to the database, then retry the restore",
     )
+
+
+def _usable(live: sqlite3.Connection) -> bool:
+    """Whether SQLite can read the live database at all (its header and schema)."""
+    try:
+        live.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.DatabaseError:
+        return False
+    return True
+
+
+def _replace_unusable(
+    database: Path, source: Path, files: _LiveFiles, preserve_to: Path, info: BackupInfo
+) -> Path:
+    """Put the backup in place of a database SQLite cannot read; returns the preserved dir.
+
+    SQLite cannot copy into a file it cannot read, and no process can be using it, so the
+    restore works on files: the unusable files are preserved byte for byte first, then the
+    backup is written next to the database, fsynced and renamed over it; its stale
+    `-journal`/`-wal`/`-shm` (already preserved) are removed so they are never applied to
+    the restored content; the directory is fsynced.
+    """
+    target = _fresh_dir(preserve_to)
+    try:
+        _copy_files(files.refresh(), target, database, info)
+        tmp = database.with_name(database.name + ".restore-tmp")
+        out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, FILE_MODE)
+        try:
+            with open(source, "rb") as src:
+                while chunk := src.read(_CHUNK):
+                    _write_all(out, chunk)
+            os.fsync(out)
+        finally:
+            os.close(out)
+        os.replace(tmp, database)
+        for suffix in ("-journal", "-wal", "-shm"):
+            Path(f"{database}{suffix}").unlink(missing_ok=True)
+        fsync_dir(database.parent)
+    except OSError as e:
+        msg = f"cannot put backup {info.id} in place of the unreadable {database}: {e}"
+        raise RestoreError(
+            msg,
+            path=str(database),
+            state=f"the unreadable files are preserved in {target}",
+            hint="free disk space, then retry the restore",
+        ) from e
+    return target
 
 
 def _end_transaction(live: sqlite3.Connection) -> None:

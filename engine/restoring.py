@@ -84,7 +84,11 @@ def journaled_restore(
         integrity=session.settings.integrity,
         progress=on_progress,
     )
+    if result.replaced_file:
+        session.reopen()  # the old connection still reads the replaced (unlinked) file
     _catch_up_table(session)
+    assert session.conn is not None and session.journal is not None
+    session.journal.table_offline = False
     version = session.conn.execute("PRAGMA user_version").fetchone()[0]
     session.record(
         Kind.BACKUP_RESTORED,

@@ -46,8 +46,10 @@ class Session:
         write: bool,
         connect: Connect | None = None,
         on_lock_wait: Callable[[Holder | None, float], None] | None = None,
+        tolerate_damage: bool = False,
     ) -> None:
         self.settings = settings
+        self.tolerate_damage = tolerate_damage
         self.paths: DatabasePaths = settings.paths
         self.command = command
         self.write = write
@@ -125,14 +127,35 @@ class Session:
                 conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True, timeout=5.0)
             conn.isolation_level = None
             conn.execute("PRAGMA foreign_keys = ON")
-            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
         except sqlite3.DatabaseError as exc:
-            msg = f"cannot open database {db}: {exc}"
-            raise NeedsHuman(
-                msg,
-                hint="if the file is damaged, see `schemalog backup list` and docs/recovery.md",
-            ) from exc
+            raise self._damaged(exc) from exc
+        if not self.tolerate_damage:
+            try:
+                conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            except sqlite3.DatabaseError as exc:
+                conn.close()
+                raise self._damaged(exc) from exc
         return conn
+
+    def _damaged(self, exc: sqlite3.DatabaseError) -> NeedsHuman:
+        """The error for a database SQLite cannot read; names a backup known to the JSONL."""
+        from engine.recovery import corrupt_error
+
+        try:
+            events = JsonlStore(self.paths.jsonl).read().events
+        except NeedsHuman:
+            events = ()
+        return corrupt_error(events, what=f"cannot read database {self.paths.database}: {exc}")
+
+    def reopen(self) -> None:
+        """Open a fresh connection and journal (after the database file was replaced)."""
+        assert self.journal is not None and self.conn is not None
+        old = self.journal
+        self.conn.close()
+        self.conn = self._open_connection()
+        self.journal = Journal(self.conn, old.jsonl)
+        self.journal.head_seq, self.journal.head_hash = old.head_seq, old.head_hash
+        self.journal.table_offline = old.table_offline
 
     def close(self) -> None:
         """Close the journal and the connection, then release the lock."""

@@ -52,6 +52,9 @@ class Journal:
         self._pending: list[Event] = []
         self._savepoints: list[tuple[str, int, int, str]] = []
         self._tx_head: tuple[int, str] | None = None
+        #: True while the table cannot be trusted or written (a damaged database about to be
+        #: restored): events go to the JSONL only, and are mirrored into the table afterwards.
+        self.table_offline = False
 
     # -- reading -------------------------------------------------------------
 
@@ -83,14 +86,20 @@ class Journal:
             event = seal(draft, seq=seq, prev=prev)
             events.append(event)
             prev = event.hash
-        if self.conn.in_transaction:
+        if self.table_offline:
+            self.jsonl.append(events)
+            self.head_seq, self.head_hash = seq, prev
+        elif self.conn.in_transaction:
             self.table.append(events)
             self._pending.extend(events)
+            self.head_seq, self.head_hash = seq, prev
         else:
             self.table.ensure()
             self.jsonl.append(events)
+            # The JSONL holds them now: the chain continues after them even if the table
+            # insert fails (recovery mirrors them into the table later).
+            self.head_seq, self.head_hash = seq, prev
             self.table.append(events)
-        self.head_seq, self.head_hash = seq, prev
         return events
 
     def mirror_to_jsonl(self, events: Sequence[Event]) -> None:

@@ -578,13 +578,6 @@ class TestDamagedDatabase:
         assert f"schemalog backup restore {newest.id}" in (info.value.hint or "")
         assert (file_digest(world.db), file_digest(world.paths.jsonl)) == before
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="bug: a damaged page of schemalog_journal makes Journal.snapshot() "
-        "(journal/table.py TableStore.read) raise a raw sqlite3.DatabaseError out of "
-        "recovery.plan_recovery: `recover` exits 1 ('unexpected DatabaseError') instead of "
-        "refusing with DatabaseCorrupt (exit 4) naming the newest verified backup",
-    )
     def test_damaged_journal_table_is_refused_naming_a_backup(self, tmp_path: Path):
         """Damage in the journal table's own pages (the JSONL is intact): exit 4, naming the
         newest verified backup, nothing changed."""
@@ -611,12 +604,6 @@ class TestDamagedDatabase:
 class TestRefusalHintsLeadSomewhere:
     """The command an exit-4 refusal names as the next step must be able to run."""
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="bug: engine/migrator.py Migrator.backup_restore runs recover(s) first, which "
-        "raises the same IrreconcilableState: the `backup restore` (and `baseline`) that the "
-        "refusal's hint names can never run",
-    )
     def test_restore_named_after_a_user_version_change_runs(self, migrator: Migrator):
         """user_version changed behind schemalog's back: `backup restore ID` repairs it."""
         newest = migrator.backup_list()[-1]
@@ -627,12 +614,6 @@ class TestRefusalHintsLeadSomewhere:
         assert migrator.status().version == newest.version
         assert_journals_identical(migrator.paths.database)
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="bug: engine/migrator.py Migrator.backup_restore runs recover(s) first, which "
-        "raises the same DatabaseCorrupt whose hint is `schemalog backup restore ID`: after an "
-        "interrupted run without a backup of its own, the named restore refuses itself",
-    )
     def test_restore_named_by_database_corrupt_runs(self, tmp_path: Path):
         """A run killed before its backup finished, then damage: the named restore runs."""
         world = World(tmp_path, padding=3000)
@@ -648,21 +629,25 @@ class TestRefusalHintsLeadSomewhere:
         assert quick_check_passes(world.db)
         assert world.migrator().status().version == newest.version
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="bug: engine/session.py Session._open_connection refuses a database it cannot "
-        "open with the hint 'see `schemalog backup list`', but Migrator.backup_list opens "
-        "the same database (through replay) and fails the same way, although the JSONL "
-        "lists every backup",
-    )
     def test_backup_list_named_for_an_unopenable_database_runs(self, migrator: Migrator):
-        """A database whose header is garbage: `backup list` still lists the backups."""
+        """A database whose header is garbage: `backup list` still lists the backups, and the
+        restore the refusal names puts the newest backup in place, keeping the garbage."""
         expected = [b.id for b in migrator.backup_list()]
+        garbage_version = migrator.status().version
         fd = os.open(migrator.paths.database, os.O_WRONLY)
         try:
             os.pwrite(fd, b"\xff" * 100, 0)
         finally:
             os.close(fd)
-        with pytest.raises(NeedsHuman, match="backup list"):
+        damaged = migrator.paths.database.read_bytes()
+        with pytest.raises(NeedsHuman, match="backup restore") as info:
             migrator.recover()
         assert [b.id for b in migrator.backup_list()] == expected
+        named = info.value.hint.split("`schemalog backup restore ")[1].rstrip("`")
+        preserved = migrator.backup_restore(named)
+        assert (preserved / migrator.paths.database.name).read_bytes() == damaged
+        status = migrator.status()
+        assert status.version == status.user_version
+        assert status.version <= garbage_version
+        assert status.journal["consistent"]
+        assert migrator.recover().actions == ()
