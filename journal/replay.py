@@ -152,14 +152,18 @@ class _Fold:
         self.version = 0
         self.fingerprint: str | None = None
         self.applied: dict[int, AppliedMigration] = {}
-        self.attempts: list[Attempt] = []
+        # Plain dicts while folding (attrs.evolve per event is the costliest part of a
+        # replay); frozen values are built once, in state().
+        self.attempts: list[dict[str, Any]] = []
         self.open: dict[tuple[str, int], int] = {}
-        self.runs: dict[str, RunRecord] = {}
+        self.runs: dict[str, dict[str, Any]] = {}
         self.lock: LockRecord | None = None
         self.backups: dict[str, BackupRecord] = {}
         self.pending_restore: RestoreRecord | None = None
-        # What was applied when each backup was taken: a restore brings exactly that back.
-        self.applied_at_backup: dict[str, dict[int, AppliedMigration]] = {}
+        # Every record each version ever had, with its seq, and the seq of each backup:
+        # a restore brings back the records that were in force when its backup was taken.
+        self.history: dict[int, list[tuple[int, AppliedMigration]]] = {}
+        self.backup_seq: dict[str, int] = {}
 
     def close_attempt(
         self, run_id: str, version: int | None, outcome: str, ts: str, error: Any
@@ -167,115 +171,154 @@ class _Fold:
         index = self.open.pop((run_id, version), None) if version is not None else None
         if index is None:
             return
-        self.attempts[index] = attrs.evolve(
-            self.attempts[index], outcome=outcome, finished_at=ts, error=error
-        )
+        self.attempts[index].update(outcome=outcome, finished_at=ts, error=error)
+
+    def remember(self, seq: int, record: AppliedMigration) -> None:
+        self.history.setdefault(record.version, []).append((seq, record))
+
+    def in_force_at(self, seq: int, version: int) -> dict[int, AppliedMigration]:
+        """The newest record of each version 1..`version` written before `seq`."""
+        applied = {}
+        for v in range(1, version + 1):
+            for written, record in reversed(self.history.get(v, ())):
+                if written < seq:
+                    applied[v] = record
+                    break
+        return applied
 
     def finish_run(self, run_id: str, outcome: str, ts: str, error: Any) -> None:
         run = self.runs.get(run_id)
-        if run is not None and run.outcome is None:
-            self.runs[run_id] = attrs.evolve(run, outcome=outcome, finished_at=ts, error=error)
+        if run is not None and run["outcome"] is None:
+            run.update(outcome=outcome, finished_at=ts, error=error)
 
     def apply(self, e: Event) -> None:
-        d = e.data
-        match e.kind:
-            case Kind.RUN_STARTED:
-                self.runs[e.run_id] = RunRecord(e.run_id, str(d.get("command", "")), e.ts)
-            case Kind.RUN_FINISHED:
-                self.finish_run(e.run_id, str(d.get("outcome", "succeeded")), e.ts, d.get("error"))
-            case Kind.LOCK_ACQUIRED:
-                self.lock = LockRecord(
-                    e.run_id, d.get("pid"), d.get("host"), d.get("command"), e.ts
-                )
-            case Kind.LOCK_RELEASED:
-                self.lock = None
-            case Kind.BACKUP_TAKEN:
-                self.applied_at_backup[d["id"]] = dict(self.applied)
-                self.backups[d["id"]] = BackupRecord(
-                    id=d["id"],
-                    path=d.get("path", ""),
-                    version=d.get("version", 0),
-                    created_at=d.get("created_at", e.ts),
-                    size=d.get("size", 0),
-                    sha256=d.get("sha256", ""),
-                    verified=bool(d.get("verified", False)),
-                    compression=d.get("compression", "none"),
-                    run_id=e.run_id,
-                )
-            case Kind.BACKUP_REMOVED:
-                self.backups.pop(d.get("id"), None)
-            case Kind.RESTORE_STARTED:
-                self.pending_restore = RestoreRecord(
-                    e.run_id, d.get("backup_id", ""), d.get("preserved"), e.ts
-                )
-            case Kind.BACKUP_RESTORED:
-                self.pending_restore = None
-                self.version = int(d.get("version", 0))
-                known = self.applied_at_backup.get(d.get("backup_id", ""))
-                source = known if known is not None else self.applied
-                self.applied = {v: a for v, a in source.items() if v <= self.version}
-                self.fingerprint = d.get("fingerprint", self.fingerprint)
-            case Kind.STEP_STARTED:
-                self.attempts.append(
-                    Attempt(
-                        run_id=e.run_id,
-                        version=e.version or 0,
-                        direction=d.get("direction", "up"),
-                        name=d.get("name", ""),
-                        started_at=e.ts,
-                        started_seq=e.seq,
-                    )
-                )
-                self.open[(e.run_id, e.version or 0)] = len(self.attempts) - 1
-            case Kind.STEP_APPLIED:
-                self.close_attempt(e.run_id, e.version, "applied", e.ts, None)
-                version = e.version or 0
-                self.applied[version] = AppliedMigration(
-                    version=version,
-                    name=d.get("name", ""),
-                    checksum=d.get("checksum", ""),
-                    applied_at=e.ts,
-                    run_id=e.run_id,
-                    fingerprint_before=d.get("fingerprint_before"),
-                    fingerprint_after=d.get("fingerprint_after"),
-                )
-                self.version = version
-                self.fingerprint = d.get("fingerprint_after", self.fingerprint)
-            case Kind.STEP_REVERTED:
-                self.close_attempt(e.run_id, e.version, "reverted", e.ts, None)
-                self.applied.pop(e.version or 0, None)
-                self.version = int(d.get("to_version", (e.version or 1) - 1))
-                self.fingerprint = d.get("fingerprint_after", self.fingerprint)
-            case Kind.VERIFICATION_FAILED | Kind.STEP_FAILED:
-                self.close_attempt(e.run_id, e.version, "failed", e.ts, d.get("error"))
-            case Kind.ROLLED_BACK:
-                self.close_attempt(e.run_id, e.version, "failed", e.ts, d.get("error"))
-            case Kind.ATTEMPT_INTERRUPTED:
-                target = str(d.get("run_id", e.run_id))
-                self.close_attempt(target, e.version, "interrupted", e.ts, d.get("error"))
-                if d.get("run_interrupted"):
-                    self.finish_run(target, "interrupted", e.ts, d.get("error"))
-            case Kind.DRIFT_DETECTED:
-                if d.get("allowed"):
-                    self.fingerprint = d.get("actual", self.fingerprint)
-            case Kind.BASELINE_SET:
-                self.version = e.version or 0
-                checksums = d.get("checksums", {})
-                names = d.get("names", {})
-                self.applied = {
-                    v: AppliedMigration(
-                        version=v,
-                        name=names.get(str(v), ""),
-                        checksum=checksums.get(str(v), ""),
-                        applied_at=e.ts,
-                        run_id=e.run_id,
-                        baselined=True,
-                    )
-                    for v in range(1, self.version + 1)
-                }
-                self.fingerprint = d.get("fingerprint", self.fingerprint)
-            case _:
-                pass  # recovery_*, journal_repaired: history only
+        handler = _HANDLERS.get(e.kind)
+        if handler is not None:  # recovery_*, journal_repaired: history only
+            handler(self, e, e.data)
+
+    def _on_run_started(self, e: Event, d: dict[str, Any]) -> None:
+        self.runs[e.run_id] = {
+            "run_id": e.run_id,
+            "command": str(d.get("command", "")),
+            "started_at": e.ts,
+            "outcome": None,
+            "finished_at": None,
+            "error": None,
+        }
+
+    def _on_run_finished(self, e: Event, d: dict[str, Any]) -> None:
+        self.finish_run(e.run_id, str(d.get("outcome", "succeeded")), e.ts, d.get("error"))
+
+    def _on_lock_acquired(self, e: Event, d: dict[str, Any]) -> None:
+        self.lock = LockRecord(e.run_id, d.get("pid"), d.get("host"), d.get("command"), e.ts)
+
+    def _on_lock_released(self, e: Event, d: dict[str, Any]) -> None:
+        self.lock = None
+
+    def _on_backup_taken(self, e: Event, d: dict[str, Any]) -> None:
+        self.backup_seq[d["id"]] = e.seq
+        self.backups[d["id"]] = BackupRecord(
+            id=d["id"],
+            path=d.get("path", ""),
+            version=d.get("version", 0),
+            created_at=d.get("created_at", e.ts),
+            size=d.get("size", 0),
+            sha256=d.get("sha256", ""),
+            verified=bool(d.get("verified", False)),
+            compression=d.get("compression", "none"),
+            run_id=e.run_id,
+        )
+
+    def _on_backup_removed(self, e: Event, d: dict[str, Any]) -> None:
+        self.backups.pop(d.get("id"), None)
+
+    def _on_restore_started(self, e: Event, d: dict[str, Any]) -> None:
+        self.pending_restore = RestoreRecord(
+            e.run_id, d.get("backup_id", ""), d.get("preserved"), e.ts
+        )
+
+    def _on_backup_restored(self, e: Event, d: dict[str, Any]) -> None:
+        self.pending_restore = None
+        self.version = int(d.get("version", 0))
+        taken = self.backup_seq.get(d.get("backup_id", ""))
+        if taken is None:
+            self.applied = {v: a for v, a in self.applied.items() if v <= self.version}
+        else:
+            self.applied = self.in_force_at(taken, self.version)
+        self.fingerprint = d.get("fingerprint", self.fingerprint)
+
+    def _on_step_started(self, e: Event, d: dict[str, Any]) -> None:
+        self.attempts.append(
+            {
+                "run_id": e.run_id,
+                "version": e.version or 0,
+                "direction": d.get("direction", "up"),
+                "name": d.get("name", ""),
+                "started_at": e.ts,
+                "started_seq": e.seq,
+                "outcome": None,
+                "finished_at": None,
+                "error": None,
+            }
+        )
+        self.open[(e.run_id, e.version or 0)] = len(self.attempts) - 1
+
+    def _on_step_applied(self, e: Event, d: dict[str, Any]) -> None:
+        self.close_attempt(e.run_id, e.version, "applied", e.ts, None)
+        version = e.version or 0
+        self.applied[version] = AppliedMigration(
+            version=version,
+            name=d.get("name", ""),
+            checksum=d.get("checksum", ""),
+            applied_at=e.ts,
+            run_id=e.run_id,
+            fingerprint_before=d.get("fingerprint_before"),
+            fingerprint_after=d.get("fingerprint_after"),
+        )
+        self.remember(e.seq, self.applied[version])
+        self.version = version
+        self.fingerprint = d.get("fingerprint_after", self.fingerprint)
+
+    def _on_step_reverted(self, e: Event, d: dict[str, Any]) -> None:
+        self.close_attempt(e.run_id, e.version, "reverted", e.ts, None)
+        self.applied.pop(e.version or 0, None)
+        self.version = int(d.get("to_version", (e.version or 1) - 1))
+        self.fingerprint = d.get("fingerprint_after", self.fingerprint)
+
+    def _on_step_failure(self, e: Event, d: dict[str, Any]) -> None:
+        self.close_attempt(e.run_id, e.version, "failed", e.ts, d.get("error"))
+
+    def _on_rolled_back(self, e: Event, d: dict[str, Any]) -> None:
+        self.close_attempt(e.run_id, e.version, "failed", e.ts, d.get("error"))
+
+    def _on_attempt_interrupted(self, e: Event, d: dict[str, Any]) -> None:
+        target = str(d.get("run_id", e.run_id))
+        self.close_attempt(target, e.version, "interrupted", e.ts, d.get("error"))
+        if d.get("run_interrupted"):
+            self.finish_run(target, "interrupted", e.ts, d.get("error"))
+
+    def _on_drift_detected(self, e: Event, d: dict[str, Any]) -> None:
+        if d.get("allowed"):
+            self.fingerprint = d.get("actual", self.fingerprint)
+
+    def _on_baseline_set(self, e: Event, d: dict[str, Any]) -> None:
+        self.version = e.version or 0
+        checksums = d.get("checksums", {})
+        names = d.get("names", {})
+        self.applied = {
+            v: AppliedMigration(
+                version=v,
+                name=names.get(str(v), ""),
+                checksum=checksums.get(str(v), ""),
+                applied_at=e.ts,
+                run_id=e.run_id,
+                baselined=True,
+            )
+            for v in range(1, self.version + 1)
+        }
+        for record in self.applied.values():
+            self.remember(e.seq, record)
+        self.fingerprint = d.get("fingerprint", self.fingerprint)
 
     def state(self, seq: int, head_hash: str | None) -> State:
         return State(
@@ -284,12 +327,33 @@ class _Fold:
             version=self.version,
             fingerprint=self.fingerprint,
             applied=tuple(self.applied[v] for v in sorted(self.applied)),
-            attempts=tuple(self.attempts),
-            runs=tuple(self.runs.values()),
+            attempts=tuple(Attempt(**a) for a in self.attempts),
+            runs=tuple(RunRecord(**r) for r in self.runs.values()),
             lock=self.lock,
             backups=tuple(sorted(self.backups.values(), key=lambda b: (b.created_at, b.id))),
             pending_restore=self.pending_restore,
         )
+
+
+_HANDLERS = {
+    Kind.RUN_STARTED: _Fold._on_run_started,
+    Kind.RUN_FINISHED: _Fold._on_run_finished,
+    Kind.LOCK_ACQUIRED: _Fold._on_lock_acquired,
+    Kind.LOCK_RELEASED: _Fold._on_lock_released,
+    Kind.BACKUP_TAKEN: _Fold._on_backup_taken,
+    Kind.BACKUP_REMOVED: _Fold._on_backup_removed,
+    Kind.RESTORE_STARTED: _Fold._on_restore_started,
+    Kind.BACKUP_RESTORED: _Fold._on_backup_restored,
+    Kind.STEP_STARTED: _Fold._on_step_started,
+    Kind.STEP_APPLIED: _Fold._on_step_applied,
+    Kind.STEP_REVERTED: _Fold._on_step_reverted,
+    Kind.VERIFICATION_FAILED: _Fold._on_step_failure,
+    Kind.STEP_FAILED: _Fold._on_step_failure,
+    Kind.ROLLED_BACK: _Fold._on_rolled_back,
+    Kind.ATTEMPT_INTERRUPTED: _Fold._on_attempt_interrupted,
+    Kind.DRIFT_DETECTED: _Fold._on_drift_detected,
+    Kind.BASELINE_SET: _Fold._on_baseline_set,
+}
 
 
 def replay(events: Iterable[Event], *, until: int | None = None) -> State:
