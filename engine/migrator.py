@@ -171,7 +171,8 @@ class Migrator:
             return self._dry_run(registry, direction, target, allow_drift=allow_drift)
         with self._session(direction, write=True) as s:
             rec = recover(s)
-            state = self._state(s)
+            # Recovery already read both journals: when it changed nothing, its state holds.
+            state = rec.state if rec.state is not None and not rec.actions else self._state(s)
             plan = self._plan(registry, state, direction, target)
             if plan.empty:
                 return RunReport(plan=plan, recovery=rec, run_id=s.run_id)
@@ -190,7 +191,7 @@ class Migrator:
                 now_version = s.conn.execute("PRAGMA user_version").fetchone()[0]
                 s.finish_run("failed", error=result.error.what, version=now_version)
                 raise result.error
-            self._apply_retention(s)
+            self._apply_retention(s, known=state.backups)
             s.finish_run("succeeded", version=plan.to_version)
             return RunReport(plan=plan, result=result, backup=backup, recovery=rec, run_id=s.run_id)
 
@@ -337,25 +338,31 @@ class Migrator:
             "compression": info.compression,
         }
         s.record(Kind.BACKUP_TAKEN, info.version, **data)
-        return BackupRecord(run_id=s.run_id, **data)
+        record = BackupRecord(run_id=s.run_id, **data)
+        s.backups_taken.append(record)
+        return record
 
     def _restore(self, s: Session, record: BackupRecord, *, reason: str) -> Path:
         from engine.restoring import journaled_restore
 
         return journaled_restore(s, record, reason=reason, progress=self._progress)
 
-    def _apply_retention(self, s: Session) -> list[BackupRecord]:
+    def _apply_retention(
+        self, s: Session, *, known: tuple[BackupRecord, ...] | None = None
+    ) -> list[BackupRecord]:
+        """Remove backups beyond the budget (journaled). `known`: the backups known before
+        this session's own (saves re-reading the journals); default: replay them."""
         from engine.backup import remove_backup
         from engine.restoring import info_from_record
         from engine.retention import plan_retention
 
-        state = self._state(s)
-        infos = [info_from_record(b) for b in state.backups]
+        backups = self._state(s).backups if known is None else known + tuple(s.backups_taken)
+        infos = [info_from_record(b) for b in backups]
         doomed = plan_retention(
             infos, keep=self.settings.retention_count, max_bytes=self.settings.retention_bytes
         )
         removed = []
-        by_id = state.backup_by_id
+        by_id = {b.id: b for b in backups}
         for info in doomed:
             s.record(
                 Kind.BACKUP_REMOVED, info.version, id=info.id, reason="retention", size=info.size

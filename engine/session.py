@@ -61,6 +61,7 @@ class Session:
         self.conn: sqlite3.Connection | None = None
         self.journal: Journal | None = None
         self.run_open = False
+        self.backups_taken: list[Any] = []  # BackupRecords taken by this session, in order
 
     @property
     def log(self) -> Any:
