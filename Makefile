@@ -27,6 +27,7 @@ demo: venv
 bench: venv
 	$(PY) -m compileall -q journal engine   # as an installed package would have it
 	$(PY) bench/run.py $(BENCH_ARGS)
+	$(PY) bench/journal_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .coverage build *.egg-info demo/out bench/work
