@@ -507,7 +507,36 @@ class Migrator:
 
         state = self.replay()
         live = probe(self.paths.lock).held
-        return [_history_entry(a, live) for a in state.attempts]
+        entries = [_history_entry(a, live) for a in state.attempts]
+        # A run killed inside its transaction lost its uncommitted step events with it: it
+        # is shown as one interrupted attempt at the step it had reached.
+        by_run: dict[str, list[Attempt]] = {}
+        for a in state.attempts:
+            by_run.setdefault(a.run_id, []).append(a)
+        for run in state.runs:
+            stopped = run.outcome == "interrupted" or (run.outcome is None and not live)
+            if not run.direction or not stopped:
+                continue
+            done = by_run.get(run.run_id, [])
+            if any(a.outcome in (None, "interrupted", "failed") for a in done):
+                continue  # the attempt that stopped the run is already listed
+            if run.direction == "up":
+                step = max([a.version for a in done] + [run.from_version or 0]) + 1
+            else:
+                step = min([a.version for a in done] + [(run.from_version or 0) + 1]) - 1
+            entries.append(
+                HistoryEntry(
+                    run_id=run.run_id,
+                    version=step,
+                    name="",
+                    direction=run.direction,
+                    outcome="interrupted",
+                    started_at=run.started_at,
+                    finished_at=run.finished_at,
+                    error=run.error,
+                )
+            )
+        return sorted(entries, key=lambda h: h.started_at)
 
     def events(self) -> list[Any]:
         """Every event (the longer of the two journals). Read-only."""

@@ -92,6 +92,9 @@ class RunRecord:
     outcome: str | None = None
     finished_at: str | None = None
     error: str | None = None
+    direction: str | None = None  # up/down runs: where they were going
+    from_version: int | None = None
+    to_version: int | None = None
 
 
 @attrs.frozen
@@ -204,6 +207,9 @@ class _Fold:
             "outcome": None,
             "finished_at": None,
             "error": None,
+            "direction": d.get("direction"),
+            "from_version": d.get("from_version"),
+            "to_version": d.get("to_version"),
         }
 
     def _on_run_finished(self, e: Event, d: dict[str, Any]) -> None:

@@ -310,8 +310,8 @@ class Crash:
 BASE = {
     "after_lock": Crash("after_lock", 1, nothing_to_recover=True),
     "after_run_started": Crash("after_run_started", 1, may_be_unwired=True),
-    "after_step_started": Crash("after_step_started", 1, may_be_unwired=True),
-    "before_commit": Crash("before_commit", 1, may_be_unwired=True),
+    "after_step_started": Crash("after_step_started", 1, interrupted=2, may_be_unwired=True),
+    "before_commit": Crash("before_commit", 1, interrupted=2, may_be_unwired=True),
     "after_commit": Crash("after_commit", 4, may_be_unwired=True),
     "mid_backup": Crash("mid_backup", 1, partial_backup=True, may_be_unwired=True),
     "mid_restore": Crash(
@@ -330,8 +330,8 @@ VARIANTS = [
     Crash("after_step_started@3", 1),
     Crash("after_step_started@4", 4),
     Crash("after_step_started@5", 5, restores=True, interrupted=6),
-    Crash("before_commit@2", 4),
-    Crash("before_commit@3", 6),
+    Crash("before_commit@2", 4, interrupted=5),
+    Crash("before_commit@3", 6, interrupted=7),
     Crash("before_commit@2", 2, transaction="step"),
     Crash("after_commit@2", 3, transaction="step"),
     Crash("mid_backup@2", 5, partial_backup=True),
