@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import itertools
 import re
 import sqlite3
 
@@ -77,10 +78,9 @@ def fingerprint_of(objects: list[tuple[str, str, str, str]]) -> str:
 
 def schema_fingerprint(conn: sqlite3.Connection) -> str:
     """The fingerprint of the schema `conn` sees now. Read-only."""
-    h = hashlib.sha256()
-    for row in conn.execute(_QUERY):
-        h.update(_row_digest(*row))
-    return h.hexdigest()
+    return hashlib.sha256(
+        b"".join(itertools.starmap(_row_digest, conn.execute(_QUERY)))
+    ).hexdigest()
 
 
 EMPTY_FINGERPRINT = fingerprint_of([])

@@ -17,7 +17,7 @@ import click
 if TYPE_CHECKING:
     from engine.check import CheckReport, MigrationCheck
     from engine.migrator import HistoryEntry, RunReport, Status
-    from engine.plan import Plan, Step
+    from engine.plan import Plan
     from engine.recovery import RecoveryPlan
     from journal.events import Event
     from journal.replay import BackupRecord, State
@@ -294,8 +294,9 @@ class Out:
             b = report.backup
             self.line(f"backup    {b.id} ({size_text(b.size)}) in {b.path}")
         assert report.result is not None
+        planned_by_version = {p.version: p for p in plan.steps}
         for step in report.result.steps:
-            planned = _planned(plan, step.version)
+            planned = planned_by_version.get(step.version)
             if planned is not None and planned.statements is None:
                 what = "python function"
             else:
@@ -526,10 +527,3 @@ def _versions(versions: Sequence[int]) -> str:
     if len(versions) > 3 and versions[-1] - versions[0] == len(versions) - 1:
         return f"{len(versions)} ({versions[0]}-{versions[-1]})"
     return f"{len(versions)} ({', '.join(str(v) for v in versions)})"
-
-
-def _planned(plan: Plan, version: int) -> Step | None:
-    for step in plan.steps:
-        if step.version == version:
-            return step
-    return None  # pragma: no cover - every result comes from a planned step
