@@ -17,6 +17,7 @@ import re
 import shutil
 import sqlite3
 import tempfile
+import threading
 import zlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -45,6 +46,7 @@ __all__ = [
     "scan_backups",
     "sqlite_uri",
     "take_backup",
+    "take_backup_deferred",
     "verified_backup",
     "verify_backup",
 ]
@@ -128,6 +130,46 @@ def take_backup(
         if isinstance(e, sqlite3.Error):
             raise _copy_failed(label, database, backup_dir, _sqlite_reason(e)) from e
         raise
+
+
+def take_backup_deferred(
+    database: Path,
+    backup_dir: Path,
+    *,
+    run_id: str = "",
+    integrity: str = "quick",
+    progress: Callable[[int, int], None] | None = None,
+    pages_per_step: int = 4096,
+) -> tuple[BackupInfo, Callable[[], None]]:
+    """Like `take_backup` (no compression), but the integrity check of the copy runs in the
+    background: returns (info with `verified` False, `wait`). `wait()` blocks until the check
+    is done and raises BackupVerificationFailed, having deleted the file, if it failed.
+
+    The engine calls `wait()` before its first COMMIT, so a run that would rely on a bad
+    backup is rolled back whole while the check overlaps the run's first steps.
+    """
+    database, backup_dir = Path(database), Path(backup_dir)
+    _check_choice("integrity", integrity, INTEGRITY_LEVELS)
+    label = f"backup of {database}" + (f" for run {run_id}" if run_id else "")
+    if not database.is_file():
+        msg = f"{label} failed: no database file at {database}"
+        raise BackupError(msg, path=str(database), hint="check --database")
+    _ensure_backup_dir(backup_dir)
+    written: list[Path] = []
+    try:
+        result = _take(
+            database, backup_dir, "none", integrity, progress, pages_per_step, label, written, True
+        )
+    except BaseException as e:
+        _remove_all(written)
+        if isinstance(e, OSError):
+            raise _copy_failed(label, database, backup_dir, _os_reason(e)) from e
+        if isinstance(e, sqlite3.Error):
+            raise _copy_failed(label, database, backup_dir, _sqlite_reason(e)) from e
+        raise
+    if isinstance(result, BackupInfo):  # integrity "off": nothing to wait for
+        return result, lambda: None
+    return result
 
 
 def verify_backup(info: BackupInfo, *, integrity: str = "quick") -> None:
@@ -250,8 +292,14 @@ def _take(
     pages_per_step: int,
     label: str,
     written: list[Path],
-) -> BackupInfo:
-    """Copy, check and publish the backup; every file it creates is listed in `written`."""
+    defer: bool = False,
+) -> BackupInfo | tuple[BackupInfo, Callable[[], None]]:
+    """Copy, check and publish the backup; every file it creates is listed in `written`.
+
+    With `defer` (plain copies only), the file is published unchecked and the check runs
+    in a background thread; returns (info, wait) where `wait()` raises
+    BackupVerificationFailed (after deleting the file) if the copy fails its check.
+    """
     now = datetime.now(UTC)
     source = sqlite3.connect(
         sqlite_uri(database, mode="rw"), uri=True, isolation_level=None, timeout=_BUSY_TIMEOUT_S
@@ -274,6 +322,10 @@ def _take(
         source.close()
     final = backup_dir / f"{backup_id}{_SUFFIXES[compression]}"
     gz_tmp = backup_dir / f"{backup_id}.sqlite.gz.tmp"
+    if defer and compression == "none" and integrity != "off":
+        return _publish_unchecked(
+            plain_tmp, final, backup_dir, hashed, integrity, label, written, backup_id, version, now
+        )
     # The integrity check reads the copy in a second thread while this one flushes it to
     # disk and hashes (or compresses) it: SQLite, fsync, hashlib and zlib release the GIL.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="schemalog-backup-check") as pool:
@@ -307,6 +359,57 @@ def _take(
         verified=integrity != "off",
         compression=compression,
     )
+
+
+def _publish_unchecked(
+    plain_tmp: Path,
+    final: Path,
+    backup_dir: Path,
+    hashed: tuple[int, str] | None,
+    integrity: str,
+    label: str,
+    written: list[Path],
+    backup_id: str,
+    version: int,
+    now: datetime,
+) -> tuple[BackupInfo, Callable[[], None]]:
+    """Flush and publish the copy now; check it in a background thread (see `_take`)."""
+    fsync_file(plain_tmp)
+    size, sha256 = hashed if hashed is not None else _hash_file(plain_tmp)
+    os.rename(plain_tmp, final)
+    written.append(final)
+    fsync_dir(backup_dir)
+    outcome: dict[str, BaseException | None] = {}
+
+    def check() -> None:
+        try:
+            _check_database_file(final, integrity, f"the new {label}")
+            outcome["error"] = None
+        except BaseException as e:  # handed to wait()
+            outcome["error"] = e
+
+    worker = threading.Thread(target=check, name="schemalog-backup-check", daemon=True)
+    worker.start()
+
+    def wait() -> None:
+        worker.join()
+        error = outcome.get("error")
+        if error is not None:
+            with suppress(FileNotFoundError):
+                final.unlink()
+            raise error
+
+    info = BackupInfo(
+        id=backup_id,
+        path=final,
+        version=version,
+        created_at=now.strftime(_ISO),
+        size=size,
+        sha256=sha256,
+        verified=False,
+        compression="none",
+    )
+    return info, wait
 
 
 def _stable_single_file(source: sqlite3.Connection, database: Path) -> bool:

@@ -84,6 +84,7 @@ class Executor:
         per_step_commit: bool = False,
         fresh_backup: Callable[[], Any] | None = None,
         restore_backup: Callable[[Any], None] | None = None,
+        before_first_commit: Callable[[], None] | None = None,
         log: Any = None,
     ) -> None:
         self.journal = journal
@@ -92,6 +93,9 @@ class Executor:
         self.per_step_commit = per_step_commit
         self.fresh_backup = fresh_backup
         self.restore_backup = restore_backup
+        # Called (once) inside the transaction right before the run's first COMMIT: the
+        # engine waits there for the background check of the run's backup.
+        self.before_first_commit = before_first_commit
         self.log = log
 
     # -- the run ---------------------------------------------------------------
@@ -128,6 +132,9 @@ class Executor:
 
     def _commit(self) -> None:
         if self.conn.in_transaction:
+            if self.before_first_commit is not None:
+                hook, self.before_first_commit = self.before_first_commit, None
+                hook()
             failpoints.hit("before_commit")
             self.journal.commit()
 
@@ -160,6 +167,9 @@ class Executor:
 
     def _outside_transaction(self, step: Step) -> StepResult:
         self._commit()
+        if self.before_first_commit is not None:  # nothing to commit, but about to write
+            hook, self.before_first_commit = self.before_first_commit, None
+            hook()
         backup = self.fresh_backup() if self.fresh_backup else None
         started = time.perf_counter()
         self._record(Kind.STEP_STARTED, step, self._start_data(step))

@@ -183,6 +183,9 @@ class Migrator:
             try:
                 backup, result = self._run(s, state, plan, allow_drift=allow_drift)
             except BaseException as exc:
+                if s.failed_backup is not None:  # its file is gone: say so in the journal
+                    bad = s.failed_backup
+                    s.record(Kind.BACKUP_REMOVED, bad.version, id=bad.id, reason="failed check")
                 if s.run_open:
                     s.finish_run("failed", error=_one_line(exc))
                 raise
@@ -255,7 +258,7 @@ class Migrator:
         data_version = conn.execute("PRAGMA data_version").fetchone()[0]
         self._check_drift(s, state, allow_drift=allow_drift)
         for _ in range(3):
-            backup = self._take_backup(s)
+            backup, wait = self._take_backup_deferred(s)
             try:
                 journal.begin()
             except sqlite3.OperationalError as exc:
@@ -282,9 +285,27 @@ class Migrator:
             restore_backup=lambda rec: self._restore(
                 s, rec, reason="failed non-transactional step"
             ),
+            before_first_commit=lambda: self._confirm_backup(s, backup, wait),
             log=s.log,
         )
         return backup, executor.execute(plan)
+
+    def _confirm_backup(self, s: Session, backup: BackupRecord, wait: Callable[[], None]) -> None:
+        """Wait for the background check of the run's backup; record `backup_verified`.
+
+        Runs inside the run's transaction, before anything is committed: if the backup fails
+        its check (BackupVerificationFailed, file deleted), the executor rolls the whole run
+        back and nothing of it stays in the database.
+        """
+        from engine.errors import BackupVerificationFailed
+
+        try:
+            wait()
+        except BackupVerificationFailed:
+            s.failed_backup = backup
+            raise
+        if not backup.verified and self.settings.integrity != "off":
+            s.record(Kind.BACKUP_VERIFIED, None, id=backup.id, backup_version=backup.version)
 
     def _check_drift(self, s: Session, state: State, *, allow_drift: bool) -> None:
         assert s.conn is not None
@@ -310,14 +331,16 @@ class Migrator:
             hint="inspect the change (`schemalog verify`); re-run with --allow-drift to accept it",
         )
 
-    def _take_backup(self, s: Session) -> BackupRecord:
-        from engine.backup import take_backup
+    def _backup_progress(self, done: int, total: int) -> None:
         from journal import failpoints
 
-        def progress(done: int, total: int) -> None:
-            failpoints.hit("mid_backup")
-            if self._progress is not None:
-                self._progress(done, total)
+        failpoints.hit("mid_backup")
+        if self._progress is not None:
+            self._progress(done, total)
+
+    def _take_backup(self, s: Session) -> BackupRecord:
+        """A verified backup now, journaled (`backup_taken`)."""
+        from engine.backup import take_backup
 
         info = take_backup(
             self.paths.database,
@@ -325,8 +348,27 @@ class Migrator:
             run_id=s.run_id,
             compression=self.settings.compression,
             integrity=self.settings.integrity,
-            progress=progress,
+            progress=self._backup_progress,
         )
+        return self._record_backup(s, info)
+
+    def _take_backup_deferred(self, s: Session) -> tuple[BackupRecord, Callable[[], None]]:
+        """The run's backup: copied and journaled now, its check still running (see
+        `_confirm_backup`). Compressed backups are checked before they are journaled."""
+        from engine.backup import take_backup_deferred
+
+        if self.settings.compression != "none":
+            return self._take_backup(s), lambda: None
+        info, wait = take_backup_deferred(
+            self.paths.database,
+            self.paths.backup_dir,
+            run_id=s.run_id,
+            integrity=self.settings.integrity,
+            progress=self._backup_progress,
+        )
+        return self._record_backup(s, info), wait
+
+    def _record_backup(self, s: Session, info: Any) -> BackupRecord:
         data = {
             "id": info.id,
             "path": str(info.path),

@@ -62,6 +62,7 @@ class Session:
         self.journal: Journal | None = None
         self.run_open = False
         self.backups_taken: list[Any] = []  # BackupRecords taken by this session, in order
+        self.failed_backup: Any = None  # a backup of this session that failed its check
 
     @property
     def log(self) -> Any:

@@ -23,6 +23,7 @@ class Kind(enum.StrEnum):
     LOCK_ACQUIRED = "lock_acquired"
     LOCK_RELEASED = "lock_released"
     BACKUP_TAKEN = "backup_taken"
+    BACKUP_VERIFIED = "backup_verified"
     BACKUP_REMOVED = "backup_removed"
     RESTORE_STARTED = "restore_started"
     BACKUP_RESTORED = "backup_restored"

@@ -235,6 +235,11 @@ class _Fold:
             run_id=e.run_id,
         )
 
+    def _on_backup_verified(self, e: Event, d: dict[str, Any]) -> None:
+        record = self.backups.get(d.get("id", ""))
+        if record is not None:
+            self.backups[record.id] = attrs.evolve(record, verified=True)
+
     def _on_backup_removed(self, e: Event, d: dict[str, Any]) -> None:
         self.backups.pop(d.get("id"), None)
 
@@ -347,6 +352,7 @@ _HANDLERS = {
     Kind.LOCK_ACQUIRED: _Fold._on_lock_acquired,
     Kind.LOCK_RELEASED: _Fold._on_lock_released,
     Kind.BACKUP_TAKEN: _Fold._on_backup_taken,
+    Kind.BACKUP_VERIFIED: _Fold._on_backup_verified,
     Kind.BACKUP_REMOVED: _Fold._on_backup_removed,
     Kind.RESTORE_STARTED: _Fold._on_restore_started,
     Kind.BACKUP_RESTORED: _Fold._on_backup_restored,

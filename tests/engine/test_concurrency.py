@@ -58,19 +58,19 @@ class TestWriterBetweenBackupAndRun:
         m = make_migrator(tmp_path, basic_dir)
         m.upgrade(target=1)
         db = tmp_path / "app.db"
-        real = Migrator._take_backup
+        real = Migrator._take_backup_deferred
         calls = {"n": 0}
 
         def backup_then_write(self, s):
-            record = real(self, s)
+            record, wait = real(self, s)
             calls["n"] += 1
             if calls["n"] == 1:  # an application commits right after the first backup
                 with sqlite3.connect(db) as app:
                     app.execute("INSERT INTO items (name) VALUES ('slipped in')")
                 app.close()
-            return record
+            return record, wait
 
-        monkeypatch.setattr(Migrator, "_take_backup", backup_then_write)
+        monkeypatch.setattr(Migrator, "_take_backup_deferred", backup_then_write)
         report = m.upgrade()
         assert calls["n"] == 2
         events = assert_journals_identical(db)

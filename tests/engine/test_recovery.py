@@ -359,11 +359,12 @@ class TestDiagnoseInterruptions:
         assert "schemalog backup restore v0000-a" in plan.refusal.hint
         assert plan.actions == ()
 
-    def test_damaged_database_with_an_unverified_run_backup_is_refused(self):
-        """An unverified backup is never restored blindly."""
+    def test_damaged_database_with_an_unchecked_run_backup_is_restored(self):
+        """The run's backup whose background check never finished (killed first) is the one
+        restored: the restore checks SHA-256 and integrity before it touches anything."""
         plan = diagnose(snapshot(interrupted(backup_verified=False)), facts(2, integrity_ok=False))
-        assert isinstance(plan.refusal, DatabaseCorrupt)
-        assert "v0000-a" in (plan.refusal.hint or "")
+        assert plan.refusal is None
+        assert RESTORE_RUN_BACKUP in action_kinds(plan)
 
     def test_damaged_database_without_any_verified_backup(self):
         """No verified backup at all: the refusal says so."""

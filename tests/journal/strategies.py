@@ -124,6 +124,7 @@ _payloads: dict[Kind, st.SearchStrategy[tuple[int | None, dict]]] = {
             {"id": _backup_ids, "version": _small, "size": _small, "verified": st.booleans()}
         ),
     ),
+    Kind.BACKUP_VERIFIED: st.tuples(st.none(), st.fixed_dictionaries({"id": _backup_ids})),
     Kind.BACKUP_REMOVED: st.tuples(st.none(), st.fixed_dictionaries({"id": _backup_ids})),
     Kind.RESTORE_STARTED: st.tuples(st.none(), st.fixed_dictionaries({"backup_id": _backup_ids})),
     Kind.BACKUP_RESTORED: st.tuples(st.none(), st.fixed_dictionaries({"version": _small})),

@@ -217,6 +217,12 @@ class TestBackups:
         """backup_removed of an id never taken changes nothing."""
         assert replay(chain([d(K.BACKUP_REMOVED, id="nope")])).backups == ()
 
+    def test_backup_verified_marks_a_known_backup(self):
+        """backup_verified turns a backup's `verified` on; an unknown id changes nothing."""
+        taken = d(K.BACKUP_TAKEN, id="b1", version=1, verified=False)
+        state = replay(chain([taken, d(K.BACKUP_VERIFIED, id="b1"), d(K.BACKUP_VERIFIED, id="x")]))
+        assert [(b.id, b.verified) for b in state.backups] == [("b1", True)]
+
     def test_backups_are_ordered_by_creation_time(self):
         """Backups come out oldest first, whatever order they were recorded in."""
         evs = chain(
