@@ -1,4 +1,8 @@
-"""Full, verified backups of a database, taken through SQLite's backup API.
+"""Full, verified backups of a database.
+
+In rollback-journal mode the backup is a byte-for-byte copy of the database file
+(`copy_file_range`, hashed in the same pass) taken while a read transaction keeps writers
+out; WAL databases and compressed backups go through SQLite's backup API.
 
 A backup is one file `<backup_dir>/<id>.sqlite` (or `<id>.sqlite.gz`), mode 0600, written as
 `<id>.sqlite.tmp`, fsynced, checked, renamed and followed by an fsync of the directory: a file

@@ -267,9 +267,11 @@ class Migrator:
             if now_version == data_version:
                 break
             # Another connection committed after the backup started: the backup
-            # could miss those rows, so take it again while writers are shut out.
+            # could miss those rows, so take it again while writers are shut out. The
+            # superseded one is still a sound backup of an earlier state: settle its check.
             journal.rollback()
             data_version = now_version
+            self._settle_backup(s, backup, wait)
         else:
             msg = f"database {self.paths.database} kept changing while the backup was taken"
             raise LockHeld(
@@ -290,6 +292,18 @@ class Migrator:
         )
         return backup, executor.execute(plan)
 
+    def _settle_backup(self, s: Session, backup: BackupRecord, wait: Callable[[], None]) -> None:
+        """Finish the background check of a backup the run will not use (journaled)."""
+        from engine.errors import BackupVerificationFailed
+
+        try:
+            wait()
+        except BackupVerificationFailed:
+            s.record(Kind.BACKUP_REMOVED, backup.version, id=backup.id, reason="failed check")
+            return
+        if not backup.verified and self.settings.integrity != "off":
+            s.record(Kind.BACKUP_VERIFIED, None, id=backup.id, backup_version=backup.version)
+
     def _confirm_backup(self, s: Session, backup: BackupRecord, wait: Callable[[], None]) -> None:
         """Wait for the background check of the run's backup; record `backup_verified`.
 
@@ -306,6 +320,10 @@ class Migrator:
             raise
         if not backup.verified and self.settings.integrity != "off":
             s.record(Kind.BACKUP_VERIFIED, None, id=backup.id, backup_version=backup.version)
+            # Retention must count it as verified (it never deletes the newest verified one).
+            s.backups_taken = [
+                attrs.evolve(b, verified=True) if b.id == backup.id else b for b in s.backups_taken
+            ]
 
     def _check_drift(self, s: Session, state: State, *, allow_drift: bool) -> None:
         assert s.conn is not None

@@ -80,7 +80,7 @@ def _statements(migration: Migration, code: object) -> tuple[str, ...] | None:
                 raise MigrationFileError(
                     msg,
                     path=str(migration.path),
-                    hint="remove it (each migration already runs in its own transaction)",
+                    hint="remove it (schemalog runs every migration inside a transaction it owns)",
                 )
     return statements
 

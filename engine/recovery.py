@@ -223,7 +223,7 @@ def diagnose(
             IrreconcilableState(
                 f"the journal says version {expected_version} but PRAGMA user_version is {facts.user_version}",
                 hint="something outside schemalog changed the database; inspect it, then restore a "
-                "backup (`schemalog backup list`) or adopt it with `schemalog baseline`",
+                "backup: `schemalog backup list`, then `schemalog backup restore ID`",
             )
         )
     return RecoveryPlan(actions=tuple(actions), state=state)

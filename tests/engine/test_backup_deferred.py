@@ -89,3 +89,15 @@ class TestRunBackupConfirmation:
         assert removed and removed[-1].data["reason"] == "failed check"
         assert all(Path(b.path).is_file() for b in state.backups)
         assert state.last_run is not None and state.last_run.outcome == "failed"
+
+
+class TestRetentionAfterDeferredCheck:
+    def test_keep_one_keeps_the_runs_own_backup(self, tmp_path: Path, basic_dir: Path):
+        """With retention_count=1 a successful run keeps its own (now verified) backup."""
+        m = make_migrator(tmp_path, basic_dir, retention_count=1)
+        m.upgrade(target=1)
+        report = m.upgrade()
+        assert report.backup is not None
+        kept = m.backup_list()
+        assert [b.id for b in kept] == [report.backup.id]
+        assert kept[0].verified is True and Path(kept[0].path).is_file()
