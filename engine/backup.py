@@ -96,7 +96,7 @@ def take_backup(
     compression: str = "none",
     integrity: str = "quick",
     progress: Callable[[int, int], None] | None = None,
-    pages_per_step: int = 4096,
+    pages_per_step: int = 16384,
 ) -> BackupInfo:
     """Copy `database` into a new, checked backup file in `backup_dir` and describe it.
 
@@ -143,7 +143,7 @@ def take_backup_deferred(
     run_id: str = "",
     integrity: str = "quick",
     progress: Callable[[int, int], None] | None = None,
-    pages_per_step: int = 4096,
+    pages_per_step: int = 16384,
 ) -> tuple[BackupInfo, Callable[[], None]]:
     """Like `take_backup` (no compression), but the integrity check of the copy runs in the
     background: returns (info with `verified` False, `wait`). `wait()` blocks until the check
@@ -427,7 +427,8 @@ def _stable_single_file(source: sqlite3.Connection, database: Path) -> bool:
     return str(mode).lower() != "wal" and not Path(f"{database}-wal").exists()
 
 
-_RAW_CHUNK = 4 << 20
+_RAW_CHUNK = 4 << 20  # hashing reads
+_COPY_CHUNK = 64 << 20  # copy_file_range calls: fewer, larger (4 MiB ones cost 2-8x more here)
 
 
 def _raw_copy(
@@ -447,7 +448,7 @@ def _raw_copy(
     src = kept_read_fd(database)
     size = os.fstat(src).st_size
     pages = max(1, size // 4096)
-    step = _RAW_CHUNK if pages_per_step <= 0 else min(_RAW_CHUNK, pages_per_step * 4096)
+    step = _COPY_CHUNK if pages_per_step <= 0 else min(_COPY_CHUNK, pages_per_step * 4096)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="schemalog-backup-hash") as pool:
         hashed = pool.submit(_hash_range, src, size)
         out = os.open(target_path, os.O_WRONLY | os.O_CLOEXEC)
