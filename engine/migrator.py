@@ -570,6 +570,10 @@ class Migrator:
         entries = [_history_entry(a, live) for a in state.attempts]
         # A run killed inside its transaction lost its uncommitted step events with it: it
         # is shown as one interrupted attempt at the step it had reached.
+        try:
+            names = {m.version: m.name for m in self._registry()}
+        except SchemalogError:  # history must stay readable without the migration files
+            names = {}
         by_run: dict[str, list[Attempt]] = {}
         for a in state.attempts:
             by_run.setdefault(a.run_id, []).append(a)
@@ -588,7 +592,7 @@ class Migrator:
                 HistoryEntry(
                     run_id=run.run_id,
                     version=step,
-                    name="",
+                    name=names.get(step, ""),
                     direction=run.direction,
                     outcome="interrupted",
                     started_at=run.started_at,
