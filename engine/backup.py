@@ -377,23 +377,36 @@ def _publish_unchecked(
     version: int,
     now: datetime,
 ) -> tuple[BackupInfo, Callable[[], None]]:
-    """Flush and publish the copy now; check it in a background thread (see `_take`)."""
-    fsync_file(plain_tmp)
-    size, sha256 = hashed if hashed is not None else _hash_file(plain_tmp)
-    os.rename(plain_tmp, final)
-    written.append(final)
-    fsync_dir(backup_dir)
+    """Flush and publish the copy now; check it in a background thread (see `_take`).
+
+    The check starts before the fsync, on a connection opened under the temporary name
+    (an open file survives the rename), so it overlaps the flush as well as the run.
+    """
     outcome: dict[str, BaseException | None] = {}
+    try:
+        conn: sqlite3.Connection | None = _open_for_check(plain_tmp)
+    except sqlite3.DatabaseError as e:
+        conn = None
+        outcome["error"] = BackupVerificationFailed(
+            f"the new {label} is not a readable SQLite database ({e})", path=str(plain_tmp)
+        )
 
     def check() -> None:
+        if conn is None:
+            return
         try:
-            _check_database_file(final, integrity, f"the new {label}")
+            _check_connection(conn, final, integrity, f"the new {label}")
             outcome["error"] = None
         except BaseException as e:  # handed to wait()
             outcome["error"] = e
 
     worker = threading.Thread(target=check, name="schemalog-backup-check", daemon=True)
     worker.start()
+    fsync_file(plain_tmp)
+    size, sha256 = hashed if hashed is not None else _hash_file(plain_tmp)
+    os.rename(plain_tmp, final)
+    written.append(final)
+    fsync_dir(backup_dir)
 
     def wait() -> None:
         worker.join()
@@ -634,7 +647,29 @@ def _check_database_file(path: Path, integrity: str, label: str) -> int:
     Returns its `user_version`. Raises BackupVerificationFailed.
     """
     try:
-        conn = sqlite3.connect(sqlite_uri(path, mode="ro", immutable=True), uri=True)
+        conn = _open_for_check(path)
+    except sqlite3.DatabaseError as e:
+        msg = f"{label} is not a readable SQLite database ({e})"
+        raise BackupVerificationFailed(msg, path=str(path)) from e
+    return _check_connection(conn, path, integrity, label)
+
+
+def _open_for_check(path: Path) -> sqlite3.Connection:
+    """A read-only connection to `path` whose file is open (it survives a rename)."""
+    conn = sqlite3.connect(
+        sqlite_uri(path, mode="ro", immutable=True), uri=True, check_same_thread=False
+    )
+    try:
+        conn.execute("PRAGMA schema_version").fetchone()
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _check_connection(conn: sqlite3.Connection, path: Path, integrity: str, label: str) -> int:
+    """The check of `_check_database_file` on an open connection, which it closes."""
+    try:
         try:
             rows = []
             if integrity != "off":

@@ -20,7 +20,8 @@ from tests.engine.conftest import (
 from tests.engine.test_backup import make_db
 
 
-def _fail_check(path, integrity, label):
+def _fail_check(conn, path, integrity, label):
+    conn.close()
     msg = f"{label} fails PRAGMA quick_check: page 2 is never used"
     raise BackupVerificationFailed(msg, path=str(path))
 
@@ -37,9 +38,22 @@ class TestTakeBackupDeferred:
     def test_a_failed_check_deletes_the_copy(self, tmp_path: Path, monkeypatch):
         """When the background check fails, wait() deletes the file and raises."""
         db = make_db(tmp_path / "app.db")
-        monkeypatch.setattr(backup_module, "_check_database_file", _fail_check)
+        monkeypatch.setattr(backup_module, "_check_connection", _fail_check)
         info, wait = take_backup_deferred(db, tmp_path / "b")
         with pytest.raises(BackupVerificationFailed):
+            wait()
+        assert not info.path.exists()
+
+    def test_an_unreadable_copy_fails_at_wait(self, tmp_path: Path, monkeypatch):
+        """A copy SQLite cannot even open is reported by wait(), and deleted."""
+
+        def unreadable(path):
+            raise backup_module.sqlite3.DatabaseError("file is not a database")
+
+        db = make_db(tmp_path / "app.db")
+        monkeypatch.setattr(backup_module, "_open_for_check", unreadable)
+        info, wait = take_backup_deferred(db, tmp_path / "b")
+        with pytest.raises(BackupVerificationFailed, match="not a readable SQLite database"):
             wait()
         assert not info.path.exists()
 
@@ -76,7 +90,7 @@ class TestRunBackupConfirmation:
         m = make_migrator(tmp_path, basic_dir, transaction=transaction)
         m.upgrade(target=1)
         db = tmp_path / "app.db"
-        monkeypatch.setattr(backup_module, "_check_database_file", _fail_check)
+        monkeypatch.setattr(backup_module, "_check_connection", _fail_check)
         with pytest.raises(BackupVerificationFailed) as info:
             m.upgrade()
         assert info.value.exit_code == 1
