@@ -28,7 +28,7 @@ from engine.errors import (
     UsageError,
 )
 from engine.fingerprint import EMPTY_FINGERPRINT, schema_fingerprint
-from engine.recovery import RecoveryPlan, diagnose, read_facts, recover
+from engine.recovery import RecoveryPlan, diagnose, read_facts, recover, tampering_refusal
 from engine.registry import Registry, check_against_journal, load_registry
 from engine.session import Connect, Session
 from journal.events import Kind
@@ -134,13 +134,7 @@ class Migrator:
     @staticmethod
     def _state(session: Session) -> State:
         assert session.journal is not None
-        snap = session.journal.snapshot()
-        events = (
-            snap.table.events
-            if len(snap.table.events) >= len(snap.jsonl.events)
-            else snap.jsonl.events
-        )
-        return replay(events)
+        return replay(session.journal.snapshot().longest)
 
     # -- migrating --------------------------------------------------------------
 
@@ -550,16 +544,10 @@ class Migrator:
         with self._session("replay", write=False) as s:
             assert s.journal is not None
             snap = s.journal.snapshot()
-            if snap.consistency.tampered:
-                refusal = diagnose(snap, read_facts_placeholder(0, "")).refusal
-                assert refusal is not None
+            refusal = tampering_refusal(snap.consistency)
+            if refusal is not None:
                 raise refusal
-            events = (
-                snap.table.events
-                if len(snap.table.events) >= len(snap.jsonl.events)
-                else snap.jsonl.events
-            )
-            return replay(events, until=until)
+            return replay(snap.longest, until=until)
 
     def history(self) -> list[HistoryEntry]:
         """Every attempt, oldest first, including failed and interrupted ones. Read-only."""
@@ -606,12 +594,7 @@ class Migrator:
         """Every event (the longer of the two journals). Read-only."""
         with self._session("events", write=False) as s:
             assert s.journal is not None
-            snap = s.journal.snapshot()
-            return list(
-                snap.table.events
-                if len(snap.table.events) >= len(snap.jsonl.events)
-                else snap.jsonl.events
-            )
+            return list(s.journal.snapshot().longest)
 
     # -- backups ------------------------------------------------------------------
 
@@ -782,11 +765,10 @@ class Migrator:
                         except sqlite3.Error as exc:
                             ok, detail = False, str(exc)
                         check(f"verify {mig.filename} #{position}", ok, detail)
-        if cons.tampered:
-            plan = diagnose(snap, read_facts_placeholder(user_version, live))
-            assert plan.refusal is not None
-            plan.refusal.checks = checks  # type: ignore[attr-defined]
-            raise plan.refusal
+        refusal = tampering_refusal(cons)
+        if refusal is not None:
+            refusal.checks = checks  # type: ignore[attr-defined]
+            raise refusal
         failed = [c for c in checks if not c["ok"]]
         if failed:
             error = CheckFailed(
@@ -800,18 +782,9 @@ class Migrator:
         return checks
 
 
-def read_facts_placeholder(user_version: int, fingerprint: str):
-    from engine.recovery import DatabaseFacts
-
-    return DatabaseFacts(user_version=user_version, fingerprint=fingerprint, integrity_ok=None)
-
-
 def _safe_replay(snap) -> State:
-    events = (
-        snap.table.events if len(snap.table.events) >= len(snap.jsonl.events) else snap.jsonl.events
-    )
     try:
-        return replay(events)
+        return replay(snap.longest)
     except SchemalogError:  # a broken chain: callers report it from the consistency check
         return State()
 

@@ -9,6 +9,7 @@ are in docs/recovery.md.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,7 +19,7 @@ import attrs
 from engine.errors import DatabaseCorrupt, IrreconcilableState, NeedsHuman
 from engine.fingerprint import EMPTY_FINGERPRINT, schema_fingerprint
 from journal.chain import now
-from journal.consistency import compare
+from journal.consistency import Consistency, compare
 from journal.errors import JournalChainBroken, JournalsDiverged
 from journal.events import Event, Kind
 from journal.journal import Snapshot
@@ -84,6 +85,24 @@ def _refuse(error: NeedsHuman) -> RecoveryPlan:
     return RecoveryPlan(refusal=error)
 
 
+def tampering_refusal(cons: Consistency) -> NeedsHuman | None:
+    """The refusal for journals that disagree or a broken chain, or None. Pure."""
+    if not cons.tampered:
+        return None
+    if cons.diverged_at is not None:
+        return JournalsDiverged(
+            f"the journal table and the JSONL differ at seq {cons.diverged_at}",
+            hint="a past event was changed: compare them with `schemalog verify --json`",
+        )
+    where = "table" if cons.table_break else "JSONL"
+    brk = cons.table_break or cons.jsonl_break
+    return JournalChainBroken(
+        f"the {where} journal's hash chain breaks at seq {cons.first_break}: "
+        f"{brk.reason if brk else ''}",
+        hint="a past event was changed or removed: see docs/recovery.md (tampering)",
+    )
+
+
 def diagnose(
     snapshot: Snapshot,
     facts: DatabaseFacts,
@@ -97,21 +116,9 @@ def diagnose(
     DatabaseCorrupt) rather than guess when data could be lost.
     """
     cons = snapshot.consistency
-    if cons.tampered:
-        seq = cons.first_break
-        if cons.diverged_at is not None:
-            error: NeedsHuman = JournalsDiverged(
-                f"the journal table and the JSONL differ at seq {cons.diverged_at}",
-                hint="a past event was changed: compare them with `schemalog verify --json`",
-            )
-        else:
-            where = "table" if cons.table_break else "JSONL"
-            brk = cons.table_break or cons.jsonl_break
-            error = JournalChainBroken(
-                f"the {where} journal's hash chain breaks at seq {seq}: {brk.reason if brk else ''}",
-                hint="a past event was changed or removed: see docs/recovery.md (tampering)",
-            )
-        return _refuse(error)
+    refusal = tampering_refusal(cons)
+    if refusal is not None:
+        return _refuse(refusal)
 
     actions: list[Action] = []
     if snapshot.jsonl.torn is not None:
@@ -137,7 +144,7 @@ def diagnose(
                 events=cons.jsonl_only,
             )
         )
-    events = _longest(snapshot)
+    events = snapshot.longest
     state = replay(events)
 
     expected_version = state.version
@@ -285,17 +292,15 @@ def salvage_journal(session: Session) -> State:
         table = journal.table.read().events
     except (sqlite3.DatabaseError, NeedsHuman):
         table = ()
-    cons = compare(table, jsonl.events)
-    if cons.tampered:
-        refusal = diagnose(
-            Snapshot(table=ReadResult(table), jsonl=jsonl, consistency=cons),
-            DatabaseFacts(user_version=0, fingerprint="", integrity_ok=None),
-        ).refusal
-        assert refusal is not None
+    snapshot = Snapshot(
+        table=ReadResult(table), jsonl=jsonl, consistency=compare(table, jsonl.events)
+    )
+    refusal = tampering_refusal(snapshot.consistency)
+    if refusal is not None:
         raise refusal
-    if cons.table_only:
-        journal.mirror_to_jsonl(cons.table_only)
-    events = table if len(table) >= len(jsonl.events) else jsonl.events
+    if snapshot.consistency.table_only:
+        journal.mirror_to_jsonl(snapshot.consistency.table_only)
+    events = snapshot.longest
     journal.set_head(events)
     journal.table_offline = True
     if saved is not None:
@@ -362,7 +367,7 @@ def recover(
     journal = session.journal
     assert journal is not None
     if dry_run or not plan.actions:
-        journal.set_head(_longest(snapshot))
+        journal.set_head(snapshot.longest)
         return plan
     from engine.restoring import journaled_restore  # only recovery that restores pays the import
 
@@ -374,7 +379,7 @@ def recover(
         journal.mirror_to_jsonl(by_kind[MIRROR_TO_JSONL].events)
     if MIRROR_TO_TABLE in by_kind:
         journal.mirror_to_table(by_kind[MIRROR_TO_TABLE].events)
-    journal.set_head(_longest(snapshot))
+    journal.set_head(snapshot.longest)
 
     session.record(
         Kind.RECOVERY_STARTED,
@@ -432,21 +437,13 @@ def recover(
     return plan
 
 
-def _longest(snapshot: Snapshot) -> tuple[Event, ...]:
-    t, j = snapshot.table.events, snapshot.jsonl.events
-    return t if len(t) >= len(j) else j
-
-
 def _save_torn(session: Session, torn: TornTail | None) -> Any:
     assert torn is not None and session.journal is not None
     path = session.paths.jsonl
     saved = path.with_name(f"{path.name}.torn-{now().replace(':', '')}")
-    fd_path = saved
-    with open(fd_path, "xb") as fh:
+    with open(saved, "xb") as fh:
         fh.write(torn.data)
         fh.flush()
-        import os
-
         os.fsync(fh.fileno())
     session.journal.jsonl.cut_torn_tail(torn)
     return saved

@@ -36,6 +36,12 @@ class Snapshot:
     jsonl: ReadResult
     consistency: Consistency
 
+    @property
+    def longest(self) -> tuple[Event, ...]:
+        """The events of the store that holds more (the two share a prefix unless tampered)."""
+        t, j = self.table.events, self.jsonl.events
+        return t if len(t) >= len(j) else j
+
 
 class Journal:
     """Appends events to `schemalog_journal` (through `conn`) and to the JSONL file."""
