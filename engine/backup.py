@@ -114,26 +114,12 @@ def take_backup(
     locked, or the copy fails (disk full, I/O error) -- no partial file is left behind;
     BackupVerificationFailed when the copy fails its check (it is deleted).
     """
-    database, backup_dir = Path(database), Path(backup_dir)
     _check_choice("compression", compression, COMPRESSIONS)
-    _check_choice("integrity", integrity, INTEGRITY_LEVELS)
-    label = f"backup of {database}" + (f" for run {run_id}" if run_id else "")
-    if not database.is_file():
-        msg = f"{label} failed: no database file at {database}"
-        raise BackupError(msg, path=str(database), hint="check --database")
-    _ensure_backup_dir(backup_dir)
-    written: list[Path] = []  # every file this call created; all removed unless it succeeds
-    try:
-        return _take(
-            database, backup_dir, compression, integrity, progress, pages_per_step, label, written
-        )
-    except BaseException as e:
-        _remove_all(written)
-        if isinstance(e, OSError):
-            raise _copy_failed(label, database, backup_dir, _os_reason(e)) from e
-        if isinstance(e, sqlite3.Error):
-            raise _copy_failed(label, database, backup_dir, _sqlite_reason(e)) from e
-        raise
+    result = _take_cleanly(
+        database, backup_dir, run_id, compression, integrity, progress, pages_per_step, False
+    )
+    assert isinstance(result, BackupInfo)
+    return result
 
 
 def take_backup_deferred(
@@ -152,25 +138,9 @@ def take_backup_deferred(
     The engine calls `wait()` before its first COMMIT, so a run that would rely on a bad
     backup is rolled back whole while the check overlaps the run's first steps.
     """
-    database, backup_dir = Path(database), Path(backup_dir)
-    _check_choice("integrity", integrity, INTEGRITY_LEVELS)
-    label = f"backup of {database}" + (f" for run {run_id}" if run_id else "")
-    if not database.is_file():
-        msg = f"{label} failed: no database file at {database}"
-        raise BackupError(msg, path=str(database), hint="check --database")
-    _ensure_backup_dir(backup_dir)
-    written: list[Path] = []
-    try:
-        result = _take(
-            database, backup_dir, "none", integrity, progress, pages_per_step, label, written, True
-        )
-    except BaseException as e:
-        _remove_all(written)
-        if isinstance(e, OSError):
-            raise _copy_failed(label, database, backup_dir, _os_reason(e)) from e
-        if isinstance(e, sqlite3.Error):
-            raise _copy_failed(label, database, backup_dir, _sqlite_reason(e)) from e
-        raise
+    result = _take_cleanly(
+        database, backup_dir, run_id, "none", integrity, progress, pages_per_step, True
+    )
     if isinstance(result, BackupInfo):  # integrity "off": nothing to wait for
         return result, lambda: None
     return result
@@ -285,6 +255,47 @@ def sqlite_uri(path: Path, *, mode: str, immutable: bool = False) -> str:
 
 
 # --- taking -------------------------------------------------------------------------------
+
+
+def _take_cleanly(
+    database: Path,
+    backup_dir: Path,
+    run_id: str,
+    compression: str,
+    integrity: str,
+    progress: Callable[[int, int], None] | None,
+    pages_per_step: int,
+    defer: bool,
+) -> BackupInfo | tuple[BackupInfo, Callable[[], None]]:
+    """`_take` after the input checks; on any failure every file it created is removed and
+    OS/SQLite errors become BackupError naming the reason (see `take_backup`)."""
+    database, backup_dir = Path(database), Path(backup_dir)
+    _check_choice("integrity", integrity, INTEGRITY_LEVELS)
+    label = f"backup of {database}" + (f" for run {run_id}" if run_id else "")
+    if not database.is_file():
+        msg = f"{label} failed: no database file at {database}"
+        raise BackupError(msg, path=str(database), hint="check --database")
+    _ensure_backup_dir(backup_dir)
+    written: list[Path] = []  # every file this call created; all removed unless it succeeds
+    try:
+        return _take(
+            database,
+            backup_dir,
+            compression,
+            integrity,
+            progress,
+            pages_per_step,
+            label,
+            written,
+            defer,
+        )
+    except BaseException as e:
+        _remove_all(written)
+        if isinstance(e, OSError):
+            raise _copy_failed(label, database, backup_dir, _os_reason(e)) from e
+        if isinstance(e, sqlite3.Error):
+            raise _copy_failed(label, database, backup_dir, _sqlite_reason(e)) from e
+        raise
 
 
 def _take(

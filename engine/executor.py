@@ -132,11 +132,14 @@ class Executor:
 
     def _commit(self) -> None:
         if self.conn.in_transaction:
-            if self.before_first_commit is not None:
-                hook, self.before_first_commit = self.before_first_commit, None
-                hook()
+            self._run_first_commit_hook()
             failpoints.hit("before_commit")
             self.journal.commit()
+
+    def _run_first_commit_hook(self) -> None:
+        if self.before_first_commit is not None:
+            hook, self.before_first_commit = self.before_first_commit, None
+            hook()
 
     def _begin(self) -> None:
         if not self.conn.in_transaction:
@@ -167,9 +170,7 @@ class Executor:
 
     def _outside_transaction(self, step: Step) -> StepResult:
         self._commit()
-        if self.before_first_commit is not None:  # nothing to commit, but about to write
-            hook, self.before_first_commit = self.before_first_commit, None
-            hook()
+        self._run_first_commit_hook()  # nothing to commit, but about to write outside a transaction
         backup = self.fresh_backup() if self.fresh_backup else None
         started = time.perf_counter()
         self._record(Kind.STEP_STARTED, step, self._start_data(step))

@@ -295,8 +295,17 @@ class Migrator:
         except BackupVerificationFailed:
             s.record(Kind.BACKUP_REMOVED, backup.version, id=backup.id, reason="failed check")
             return
-        if not backup.verified and self.settings.integrity != "off":
-            s.record(Kind.BACKUP_VERIFIED, None, id=backup.id, backup_version=backup.version)
+        self._mark_verified(s, backup)
+
+    def _mark_verified(self, s: Session, backup: BackupRecord) -> None:
+        """Record `backup_verified` for a backup whose background check passed."""
+        if backup.verified or self.settings.integrity == "off":
+            return
+        s.record(Kind.BACKUP_VERIFIED, None, id=backup.id, backup_version=backup.version)
+        # Retention must count it as verified (it never deletes the newest verified one).
+        s.backups_taken = [
+            attrs.evolve(b, verified=True) if b.id == backup.id else b for b in s.backups_taken
+        ]
 
     def _confirm_backup(self, s: Session, backup: BackupRecord, wait: Callable[[], None]) -> None:
         """Wait for the background check of the run's backup; record `backup_verified`.
@@ -312,12 +321,7 @@ class Migrator:
         except BackupVerificationFailed:
             s.failed_backup = backup
             raise
-        if not backup.verified and self.settings.integrity != "off":
-            s.record(Kind.BACKUP_VERIFIED, None, id=backup.id, backup_version=backup.version)
-            # Retention must count it as verified (it never deletes the newest verified one).
-            s.backups_taken = [
-                attrs.evolve(b, verified=True) if b.id == backup.id else b for b in s.backups_taken
-            ]
+        self._mark_verified(s, backup)
 
     def _check_drift(self, s: Session, state: State, *, allow_drift: bool) -> None:
         assert s.conn is not None
