@@ -25,7 +25,7 @@ demo: venv
 	$(PY) demo/run_demo.py
 
 bench: venv
-	$(PY) -m compileall -q journal engine   # as an installed package would have it
+	$(PY) -m compileall -q schemalog journal engine  # as an installed package would have it
 	$(PY) bench/run.py $(BENCH_ARGS)
 	$(PY) bench/journal_bench.py
 

@@ -213,8 +213,8 @@ def _synthetic_events(n: int) -> list:
     adjust it when that API changes. Raises ImportError/AttributeError/TypeError while
     the API is not there, which the caller reports as "skipped".
     """
-    from journal.chain import GENESIS, seal
-    from journal.events import Draft, Kind
+    from schemalog.journal.chain import GENESIS, seal
+    from schemalog.journal.events import Draft, Kind
 
     events: list = []
     prev = GENESIS
@@ -283,9 +283,9 @@ def replay_events(ctx: Context, n: int = 100_000) -> list[dict]:
     """Time replay, JSONL decoding and chain checking of `n` events (in-process)."""
     k = f"{n // 1000}k"
     try:
-        from journal import codec
-        from journal.chain import find_break
-        from journal.replay import replay
+        from schemalog.journal import codec
+        from schemalog.journal.chain import find_break
+        from schemalog.journal.replay import replay
 
         t0 = time.perf_counter()
         events = _synthetic_events(n)

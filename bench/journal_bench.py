@@ -30,12 +30,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from journal.chain import find_break
-from journal.events import Draft, Kind
-from journal.journal import Journal
-from journal.jsonl import JsonlStore
-from journal.replay import replay
-from journal.table import TableStore
+from schemalog.journal.chain import find_break
+from schemalog.journal.events import Draft, Kind
+from schemalog.journal.journal import Journal
+from schemalog.journal.jsonl import JsonlStore
+from schemalog.journal.replay import replay
+from schemalog.journal.table import TableStore
 
 
 def _open(directory: Path, name: str, durability: str = "normal") -> Journal:

@@ -46,11 +46,11 @@ verify = ["SELECT COUNT(*) = 0 FROM users WHERE handle IS NULL"]
 
 
 def schemalog_command() -> list[str]:
-    """The installed console script next to this interpreter, else `python -m engine`."""
+    """The installed console script next to this interpreter, else `python -m schemalog`."""
     script = Path(sys.executable).with_name("schemalog")
     if script.exists():
         return [str(script)]
-    return [sys.executable, "-m", "engine"]
+    return [sys.executable, "-m", "schemalog"]
 
 
 def header(title: str) -> None:

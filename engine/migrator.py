@@ -1,10 +1,10 @@
 """The Python API: `Migrator`, one method per CLI command, usable at application start-up.
 
-    from engine.migrator import Migrator
+    from schemalog.engine.migrator import Migrator
     Migrator(database="app.db", migrations="migrations").upgrade()
 
 Every writing method takes the migration lock, runs recovery, then plans — never
-the other way round. Errors are `engine.errors` classes; nothing is printed.
+the other way round. Errors are `schemalog.engine.base.errors` classes; nothing is printed.
 """
 
 from __future__ import annotations
@@ -17,8 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from engine.config import Settings, load_settings
-from engine.errors import (
+from schemalog.engine.base.errors import (
     BackupNotFound,
     CheckFailed,
     DatabaseCorrupt,
@@ -27,16 +26,23 @@ from engine.errors import (
     SchemalogError,
     UsageError,
 )
-from engine.fingerprint import EMPTY_FINGERPRINT, schema_fingerprint
-from engine.recovery import RecoveryPlan, diagnose, read_facts, recover, tampering_refusal
-from engine.registry import Registry, check_against_journal, load_registry
-from engine.session import Connect, Session
-from journal.events import Kind
-from journal.replay import Attempt, BackupRecord, State, replay
+from schemalog.engine.base.settings import Settings, load_settings
+from schemalog.engine.core.fingerprint import EMPTY_FINGERPRINT, schema_fingerprint
+from schemalog.engine.files.registry import Registry, check_against_journal, load_registry
+from schemalog.engine.shell.recovery import (
+    RecoveryPlan,
+    diagnose,
+    read_facts,
+    recover,
+    tampering_refusal,
+)
+from schemalog.engine.shell.session import Connect, Session
+from schemalog.journal.events import Kind
+from schemalog.journal.replay import Attempt, BackupRecord, State, replay
 
 if TYPE_CHECKING:
-    from engine.executor import RunResult
-    from engine.plan import Plan
+    from schemalog.engine.core.plan import Plan
+    from schemalog.engine.shell.executor import RunResult
 
 __all__ = ["HistoryEntry", "Migrator", "RunReport", "Status"]
 
@@ -221,7 +227,7 @@ class Migrator:
 
     @staticmethod
     def _plan(registry: Registry, state: State, direction: str, target: int | None) -> Plan:
-        from engine.plan import plan_down, plan_up
+        from schemalog.engine.core.plan import plan_down, plan_up
 
         check_against_journal(registry, state.applied_by_version, state.version)
         if direction == "up":
@@ -271,7 +277,7 @@ class Migrator:
             raise LockHeld(
                 msg, hint="stop the application's writers during the migration and retry"
             )
-        from engine.executor import Executor
+        from schemalog.engine.shell.executor import Executor
 
         executor = Executor(
             journal,
@@ -288,7 +294,7 @@ class Migrator:
 
     def _settle_backup(self, s: Session, backup: BackupRecord, wait: Callable[[], None]) -> None:
         """Finish the background check of a backup the run will not use (journaled)."""
-        from engine.errors import BackupVerificationFailed
+        from schemalog.engine.base.errors import BackupVerificationFailed
 
         try:
             wait()
@@ -314,7 +320,7 @@ class Migrator:
         its check (BackupVerificationFailed, file deleted), the executor rolls the whole run
         back and nothing of it stays in the database.
         """
-        from engine.errors import BackupVerificationFailed
+        from schemalog.engine.base.errors import BackupVerificationFailed
 
         try:
             wait()
@@ -348,7 +354,7 @@ class Migrator:
         )
 
     def _backup_progress(self, done: int, total: int) -> None:
-        from journal import failpoints
+        from schemalog.journal import failpoints
 
         failpoints.hit("mid_backup")
         if self._progress is not None:
@@ -356,7 +362,7 @@ class Migrator:
 
     def _take_backup(self, s: Session) -> BackupRecord:
         """A verified backup now, journaled (`backup_taken`)."""
-        from engine.backup import take_backup
+        from schemalog.engine.shell.backup import take_backup
 
         info = take_backup(
             self.paths.database,
@@ -371,7 +377,7 @@ class Migrator:
     def _take_backup_deferred(self, s: Session) -> tuple[BackupRecord, Callable[[], None]]:
         """The run's backup: copied and journaled now, its check still running (see
         `_confirm_backup`). Compressed backups are checked before they are journaled."""
-        from engine.backup import take_backup_deferred
+        from schemalog.engine.shell.backup import take_backup_deferred
 
         if self.settings.compression != "none":
             return self._take_backup(s), lambda: None
@@ -401,7 +407,7 @@ class Migrator:
         return record
 
     def _restore(self, s: Session, record: BackupRecord, *, reason: str) -> Path:
-        from engine.restoring import journaled_restore
+        from schemalog.engine.shell.restore import journaled_restore
 
         return journaled_restore(s, record, reason=reason, progress=self._progress)
 
@@ -410,9 +416,9 @@ class Migrator:
     ) -> list[BackupRecord]:
         """Remove backups beyond the budget (journaled). `known`: the backups known before
         this session's own (saves re-reading the journals); default: replay them."""
-        from engine.backup import remove_backup
-        from engine.restoring import info_from_record
-        from engine.retention import plan_retention
+        from schemalog.engine.core.retention import plan_retention
+        from schemalog.engine.shell.backup import remove_backup
+        from schemalog.engine.shell.restore import info_from_record
 
         backups = self._state(s).backups if known is None else known + tuple(s.backups_taken)
         infos = [info_from_record(b) for b in backups]
@@ -469,7 +475,7 @@ class Migrator:
 
     def status(self) -> Status:
         """The state at a glance. Read-only: never writes, never takes the lock."""
-        from engine.lock import probe
+        from schemalog.engine.shell.lock import probe
 
         lock = probe(self.paths.lock)
         lock_doc = {
@@ -555,7 +561,7 @@ class Migrator:
 
     def history(self) -> list[HistoryEntry]:
         """Every attempt, oldest first, including failed and interrupted ones. Read-only."""
-        from engine.lock import probe
+        from schemalog.engine.shell.lock import probe
 
         state = self.replay()
         live = probe(self.paths.lock).held
@@ -623,14 +629,14 @@ class Migrator:
         try:
             return list(self.replay().backups)
         except DatabaseCorrupt:  # the database cannot be read: the JSONL still knows them
-            from journal.jsonl import JsonlStore
+            from schemalog.journal.jsonl import JsonlStore
 
             return list(replay(JsonlStore(self.paths.jsonl).read().events).backups)
 
     def backup_restore(self, backup_id: str) -> Path:
         """Restore backup `backup_id`; the replaced database is preserved. Returns where."""
-        from engine.errors import IrreconcilableState
-        from engine.recovery import salvage_journal
+        from schemalog.engine.base.errors import IrreconcilableState
+        from schemalog.engine.shell.recovery import salvage_journal
 
         with self._session("backup restore", write=True, tolerate_damage=True) as s:
             try:
@@ -668,14 +674,14 @@ class Migrator:
 
     def lock_status(self) -> dict[str, Any]:
         """Whether the migration lock is held, and by whom. Read-only."""
-        from engine.lock import probe
+        from schemalog.engine.shell.lock import probe
 
         st = probe(self.paths.lock)
         return {"held": st.held, "holder": attrs.asdict(st.holder) if st.holder else None}
 
     def lock_break(self) -> dict[str, Any] | None:
         """Close a dead holder's lock record (journaled); refuses while the holder lives."""
-        from engine.lock import probe
+        from schemalog.engine.shell.lock import probe
 
         st = probe(self.paths.lock)
         if st.held:
@@ -683,7 +689,7 @@ class Migrator:
             who = f"pid {h.pid} on {h.host}, run {h.run_id}" if h else "an unknown process"
             msg = f"the lock is held by a live process ({who})"
             raise LockHeld(msg, hint="wait for it to finish; schemalog never breaks a live lock")
-        from engine.lock import break_lock
+        from schemalog.engine.shell.lock import break_lock
 
         stale = break_lock(self.paths.lock)  # clears the dead holder's record in the lock file
         with self._session("lock break", write=True) as s:

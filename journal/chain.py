@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 
 import attrs
 
-from journal.codec import canonical, converter
-from journal.events import Draft, Event
+from schemalog.journal.codec import canonical, converter
+from schemalog.journal.events import Draft, Event
 
 __all__ = ["GENESIS", "ChainBreak", "compute_hash", "find_break", "now", "seal"]
 

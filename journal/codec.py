@@ -13,8 +13,8 @@ from typing import Any
 
 import cattrs
 
-from journal.errors import JournalCorrupt
-from journal.events import Event
+from schemalog.journal.errors import JournalCorrupt
+from schemalog.journal.events import Event
 
 __all__ = ["canonical", "converter", "decode", "encode", "unstructure"]
 

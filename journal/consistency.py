@@ -6,8 +6,8 @@ from collections.abc import Sequence
 
 import attrs
 
-from journal.chain import ChainBreak, find_break
-from journal.events import Event
+from schemalog.journal.chain import ChainBreak, find_break
+from schemalog.journal.events import Event
 
 __all__ = ["Consistency", "compare"]
 

@@ -1,7 +1,7 @@
 """The root of schemalog's exception hierarchy and the journal's own errors.
 
 The root class lives here, in the lowest package, so that `journal` (which must
-not import `engine`) and `engine` share one hierarchy. `engine.errors` re-exports
+not import `engine`) and `engine` share one hierarchy. `schemalog.engine.base.errors` re-exports
 everything defined here; users import errors from there.
 """
 

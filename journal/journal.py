@@ -17,13 +17,13 @@ from collections.abc import Sequence
 
 import attrs
 
-from journal import failpoints
-from journal.chain import GENESIS, seal
-from journal.consistency import Consistency, compare
-from journal.events import Draft, Event
-from journal.jsonl import JsonlStore
-from journal.store import ReadResult
-from journal.table import TableStore
+from schemalog.journal import failpoints
+from schemalog.journal.chain import GENESIS, seal
+from schemalog.journal.consistency import Consistency, compare
+from schemalog.journal.events import Draft, Event
+from schemalog.journal.jsonl import JsonlStore
+from schemalog.journal.store import ReadResult
+from schemalog.journal.table import TableStore
 
 __all__ = ["Journal", "Snapshot"]
 

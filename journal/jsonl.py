@@ -14,11 +14,11 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from journal import failpoints
-from journal.codec import decode, encode
-from journal.errors import JournalCorrupt, JournalUnavailable
-from journal.events import Event
-from journal.store import ReadResult, TornTail
+from schemalog.journal import failpoints
+from schemalog.journal.codec import decode, encode
+from schemalog.journal.errors import JournalCorrupt, JournalUnavailable
+from schemalog.journal.events import Event
+from schemalog.journal.store import ReadResult, TornTail
 
 __all__ = ["JsonlStore"]
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import attrs
 
-from journal.errors import JournalChainBroken
-from journal.events import Event, Kind
+from schemalog.journal.errors import JournalChainBroken
+from schemalog.journal.events import Event, Kind
 
 __all__ = [
     "AppliedMigration",

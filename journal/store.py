@@ -7,7 +7,7 @@ from typing import Protocol
 
 import attrs
 
-from journal.events import Event
+from schemalog.journal.events import Event
 
 __all__ = ["EventStore", "ReadResult", "TornTail"]
 

@@ -13,10 +13,10 @@ import json
 import sqlite3
 from collections.abc import Sequence
 
-from journal.codec import canonical, decode
-from journal.errors import JournalLayoutError
-from journal.events import Event
-from journal.store import ReadResult
+from schemalog.journal.codec import canonical, decode
+from schemalog.journal.errors import JournalLayoutError
+from schemalog.journal.events import Event
+from schemalog.journal.store import ReadResult
 
 __all__ = ["LAYOUT_VERSION", "TABLE", "TableStore"]
 

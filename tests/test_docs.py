@@ -12,8 +12,8 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from engine.cli import cli
-from engine.config import ENV_PREFIX, SETTING_NAMES
+from schemalog.engine.base.settings import ENV_PREFIX, SETTING_NAMES
+from schemalog.engine.cli import cli
 
 REPO = Path(__file__).resolve().parents[1]
 CLI_DOC = REPO / "docs" / "cli.md"

@@ -17,13 +17,13 @@ from typing import Any
 
 import pytest
 
-from engine.config import Settings
-from engine.fingerprint import schema_fingerprint
-from engine.migrator import Migrator
-from journal.chain import find_break
-from journal.events import Event
-from journal.jsonl import JsonlStore
-from journal.table import TableStore
+from schemalog.engine.base.settings import Settings
+from schemalog.engine.core.fingerprint import schema_fingerprint
+from schemalog.engine.migrator import Migrator
+from schemalog.journal.chain import find_break
+from schemalog.journal.events import Event
+from schemalog.journal.jsonl import JsonlStore
+from schemalog.journal.table import TableStore
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO_MIGRATIONS = REPO / "migrations"

@@ -22,9 +22,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a script, from anywhere
 
-from engine.config import Settings
-from engine.errors import SchemalogError
-from engine.migrator import Migrator
+from schemalog.engine.base.errors import SchemalogError
+from schemalog.engine.base.settings import Settings
+from schemalog.engine.migrator import Migrator
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -1,4 +1,4 @@
-"""Tests for engine.backup: full copies, file modes, gzip, unusable dirs, disk full, concurrency."""
+"""Tests for schemalog.engine.shell.backup: full copies, file modes, gzip, unusable dirs, disk full, concurrency."""
 
 from __future__ import annotations
 
@@ -18,8 +18,14 @@ from pathlib import Path
 import attrs
 import pytest
 
-import engine.backup as backup_module
-from engine.backup import (
+import schemalog.engine.shell.backup as backup_module
+from schemalog.engine.base.errors import (
+    BackupError,
+    BackupUnusable,
+    BackupVerificationFailed,
+    UsageError,
+)
+from schemalog.engine.shell.backup import (
     BackupInfo,
     remove_backup,
     scan_backups,
@@ -28,7 +34,6 @@ from engine.backup import (
     verified_backup,
     verify_backup,
 )
-from engine.errors import BackupError, BackupUnusable, BackupVerificationFailed, UsageError
 
 REPO = Path(__file__).resolve().parents[2]
 ID_PATTERN = re.compile(r"^v\d{4}-\d{8}T\d{6}\.\d{6}Z$")
@@ -463,8 +468,8 @@ class TestCopyFailures:
         script = (
             "import resource, signal, sys\n"
             "from pathlib import Path\n"
-            "from engine.backup import take_backup\n"
-            "from engine.errors import BackupError\n"
+            "from schemalog.engine.shell.backup import take_backup\n"
+            "from schemalog.engine.base.errors import BackupError\n"
             "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
             "resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, resource.RLIM_INFINITY))\n"
             "try:\n"

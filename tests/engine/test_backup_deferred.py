@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from engine import backup as backup_module
-from engine.backup import take_backup_deferred
-from engine.errors import BackupVerificationFailed
-from journal.replay import replay
+from schemalog.engine.shell import backup as backup_module
+from schemalog.engine.base.errors import BackupVerificationFailed
+from schemalog.engine.shell.backup import take_backup_deferred
+from schemalog.journal.replay import replay
 from tests.engine.conftest import (
     assert_journals_identical,
     make_migrator,

@@ -1,4 +1,4 @@
-"""Tests for engine.check and engine.testing: migrations tested on scratch databases only."""
+"""Tests for schemalog.engine.commands.check and schemalog.testing: migrations tested on scratch databases only."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 import structlog
 
-from engine.check import (
+from schemalog.engine.base.errors import MigrationFileError, NeedsHuman, RegistryError
+from schemalog.engine.base.settings import Settings
+from schemalog.engine.commands.check import (
     FAILED,
     OK,
     SKIPPED,
@@ -21,10 +23,8 @@ from engine.check import (
     copy_database,
     scratch_settings,
 )
-from engine.config import Settings
-from engine.errors import MigrationFileError, NeedsHuman, RegistryError
-from engine.migrator import Migrator
-from engine.testing import (
+from schemalog.engine.migrator import Migrator
+from schemalog.testing import (
     assert_migrations_roundtrip,
     assert_upgrade_from_scratch,
     scratch_migrator,
@@ -320,7 +320,7 @@ class TestTestingHelpers:
 class TestDefensiveSchemaCheck:
     def test_schema_mismatch_after_a_successful_down(self, settings, monkeypatch):
         """If a down passes the engine's own check but the schema still differs, check fails it."""
-        import engine.check as check_module
+        import schemalog.engine.commands.check as check_module
 
         prints = iter(["before", "after", "x", "y", "z", "w"])
         monkeypatch.setattr(check_module, "_fingerprint", lambda db: next(prints))

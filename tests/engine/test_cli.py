@@ -1,4 +1,4 @@
-"""Tests for engine.cli: every contract command, its exit codes and --json shapes, and the
+"""Tests for schemalog.engine.cli: every contract command, its exit codes and --json shapes, and the
 errors a new user runs into, through click's CliRunner and through real subprocesses."""
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import pytest
 import structlog
 from click.testing import CliRunner
 
-from engine import cli as cli_module
-from engine.cli import App, cli, main
+from schemalog.engine import cli as cli_module
+from schemalog.engine.cli import App, cli, main
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMALOG = Path(sys.executable).with_name("schemalog")
@@ -72,7 +72,7 @@ up = "ALTER TABLE users ADD COLUMN nickname TEXT;"
 HOLD_LOCK = """
 import sys, time
 from pathlib import Path
-from engine.lock import Holder, MigrationLock
+from schemalog.engine.shell.lock import Holder, MigrationLock
 lock = MigrationLock(Path(sys.argv[1]))
 lock.acquire(Holder.for_this_process("run-holder", "up"), timeout=5)
 print("locked", flush=True)
@@ -269,7 +269,7 @@ class TestGlobal:
         def boom(self):
             raise RuntimeError("disk on fire\nsecond line")
 
-        monkeypatch.setattr("engine.migrator.Migrator.status", boom)
+        monkeypatch.setattr("schemalog.engine.migrator.Migrator.status", boom)
         result = run("status")
         assert result.exit_code == 1
         assert result.stderr == "error: unexpected RuntimeError: disk on fire\n"
@@ -280,7 +280,7 @@ class TestGlobal:
         def boom(self):
             raise RuntimeError("disk on fire")
 
-        monkeypatch.setattr("engine.migrator.Migrator.status", boom)
+        monkeypatch.setattr("schemalog.engine.migrator.Migrator.status", boom)
         result = run("--verbose", "status")
         assert result.exit_code == 1
         assert "Traceback" in result.stderr
@@ -984,7 +984,7 @@ class TestCheckCommand:
 class TestApp:
     def test_lock_wait_message_once(self, capsys):
         """on_lock_wait prints one line however often it is called."""
-        from engine.lock import Holder
+        from schemalog.engine.shell.lock import Holder
 
         app = App(flags={}, config=None, verbose=False, quiet=False)
         h = Holder(12, "box", "r1", "up", "2026-01-01T00:00:00Z")
@@ -1033,10 +1033,13 @@ class TestApp:
 
 class TestSubprocess:
     def test_python_dash_m(self, tmp_path):
-        """`python -m engine --help` works."""
+        """`python -m schemalog --help` works from any directory, even one holding an
+        application package named `engine` (the wheel installs only `schemalog`)."""
+        (tmp_path / "engine").mkdir()
+        (tmp_path / "engine" / "__init__.py").write_text("raise ImportError('the app engine')\n")
         proc = subprocess.run(
-            [sys.executable, "-m", "engine", "--help"],
-            cwd=REPO,
+            [sys.executable, "-m", "schemalog", "--help"],
+            cwd=tmp_path,
             capture_output=True,
             text=True,
             timeout=60,
@@ -1118,9 +1121,9 @@ class TestSubprocess:
                 sys.executable,
                 "-c",
                 "import sys; sys.argv = ['schemalog', '--database', 'app.db', 'status', '--json']\n"
-                "from engine.cli import main\n"
+                "from schemalog.engine.cli import main\n"
                 "try:\n    main()\nexcept SystemExit:\n    pass\n"
-                "import sys; print('rich.progress' in sys.modules, 'engine.render' in sys.modules, file=sys.stderr)",
+                "import sys; print('rich.progress' in sys.modules, 'schemalog.engine.cli.render' in sys.modules, file=sys.stderr)",
             ],
             cwd=migrated,
             capture_output=True,
@@ -1136,7 +1139,7 @@ class TestSubprocess:
 
 def _status(**changes):
     """A Status with every optional part filled; `changes` override fields."""
-    from engine.migrator import Status
+    from schemalog.engine.migrator import Status
 
     values = {
         "database": "/srv/app.db",
@@ -1177,7 +1180,7 @@ def _status(**changes):
 
 def _state():
     """A replayed State with an open attempt, a lock, a pending restore and a baseline."""
-    from journal.replay import (
+    from schemalog.journal.replay import (
         AppliedMigration,
         Attempt,
         BackupRecord,
@@ -1206,7 +1209,7 @@ class TestRender:
     @pytest.fixture(params=[True, False], ids=["rich", "plain"])
     def out(self, request):
         """An Out in rich (terminal) or plain (piped) mode."""
-        from engine.render import Out
+        from schemalog.engine.cli.render import Out
 
         return Out(rich=request.param)
 
@@ -1245,8 +1248,8 @@ class TestRender:
 
     def test_tables(self, out, capsys):
         """history, events, checks and backups render their rows."""
-        from engine.migrator import HistoryEntry
-        from journal.events import Event, Kind
+        from schemalog.engine.migrator import HistoryEntry
+        from schemalog.journal.events import Event, Kind
 
         out.history([HistoryEntry("r1", 1, "a", "up", "failed", "T1", None, "boom")])
         out.events([Event(1, "id", "T", "r1", Kind.RUN_STARTED, None, {"x": 1}, "0", "h")])
@@ -1258,7 +1261,7 @@ class TestRender:
 
     def test_lock_and_backup_lines(self, out, capsys):
         """Lock states and a single backup render as one line each."""
-        from journal.replay import BackupRecord
+        from schemalog.journal.replay import BackupRecord
 
         out.lock({"held": False, "holder": None})
         out.lock({"held": False, "holder": {"pid": 1, "host": "h"}})
@@ -1272,7 +1275,7 @@ class TestRender:
 
     def test_recovery(self, out, capsys):
         """A recovery plan lists its actions and the journal's version."""
-        from engine.recovery import Action, RecoveryPlan
+        from schemalog.engine.shell.recovery import Action, RecoveryPlan
 
         plan = RecoveryPlan(actions=(Action("close_run", "close run r1"),), state=_state())
         out.recovery(plan, dry_run=False)
@@ -1284,7 +1287,7 @@ class TestRender:
 
     def test_check_lines(self, out, capsys):
         """check results and the three kinds of summary."""
-        from engine.check import CheckReport, MigrationCheck
+        from schemalog.engine.commands.check import CheckReport, MigrationCheck
 
         ok = MigrationCheck(1, "001_a.sql", "ok", "", ("up",))
         bad = MigrationCheck(2, "002_b.sql", "failed", "up: boom")
@@ -1302,8 +1305,8 @@ class TestRender:
 
     def test_run_and_plan(self, migrated, out, capsys):
         """A real run report and dry-run plan render in both modes."""
-        from engine.config import Settings
-        from engine.migrator import Migrator
+        from schemalog.engine.base.settings import Settings
+        from schemalog.engine.migrator import Migrator
 
         (migrated / "migrations" / "004_no_down.py").write_text(NO_DOWN)
         migrator = Migrator(
@@ -1320,7 +1323,7 @@ class TestRender:
 
     def test_helpers(self):
         """size_text and holder_text cover their edge cases."""
-        from engine.render import _is_tty, holder_text, size_text
+        from schemalog.engine.cli.render import _is_tty, holder_text, size_text
 
         assert size_text(None) == "-"
         assert size_text(1023) == "1023 B"
@@ -1330,7 +1333,7 @@ class TestRender:
 
     def test_out_detects_the_terminal(self, monkeypatch):
         """Out() is rich exactly when stdout is a terminal."""
-        from engine import render
+        from schemalog.engine.cli import render
 
         monkeypatch.setattr(render, "_is_tty", lambda stream: True)
         assert render.Out().rich is True
@@ -1339,7 +1342,7 @@ class TestRender:
 
     def test_wide_table_on_a_narrow_terminal(self, capsys):
         """On a terminal too narrow for a table, each row stays one line (no column fragments)."""
-        from engine.render import Out
+        from schemalog.engine.cli.render import Out
 
         out = Out(rich=True)
         out.console.width = 40
@@ -1351,7 +1354,7 @@ class TestRender:
 
     def test_time_formatting(self):
         """Timestamps are shortened for tables; finish times drop the date on the same day."""
-        from engine.render import _finished, _versions, ts
+        from schemalog.engine.cli.render import _finished, _versions, ts
 
         assert ts("2024-05-01T10:00:00.123456Z") == "2024-05-01 10:00:00"
         assert ts("yesterday") == "yesterday"

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from engine.migrator import Migrator
+from schemalog.engine.migrator import Migrator
 from tests.engine.conftest import (
     REPO,
     assert_journals_identical,
@@ -26,7 +26,7 @@ class TestRacingProcesses:
         cmd = [
             sys.executable,
             "-m",
-            "engine",
+            "schemalog",
             "--database",
             str(db),
             "--migrations",

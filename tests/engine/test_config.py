@@ -1,4 +1,4 @@
-"""Tests for engine.config: layers, precedence, config files, path anchoring, bad values."""
+"""Tests for schemalog.engine.base.settings: layers, precedence, config files, path anchoring, bad values."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.config import SETTING_NAMES, Settings, find_config_file, load_settings
-from engine.errors import ConfigError
-from engine.paths import DatabasePaths
+from schemalog.engine.base.errors import ConfigError
+from schemalog.engine.base.paths import DatabasePaths
+from schemalog.engine.base.settings import SETTING_NAMES, Settings, find_config_file, load_settings
 
 
 def write(path: Path, text: str) -> Path:

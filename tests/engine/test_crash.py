@@ -23,14 +23,14 @@ from typing import Any
 import attrs
 import pytest
 
-from engine.config import Settings
-from engine.lock import probe
-from engine.migrator import Migrator
-from engine.paths import DatabasePaths
-from engine.recovery import RESTORE_RUN_BACKUP, RecoveryPlan
-from journal import failpoints
-from journal.events import Event
-from journal.replay import State, replay
+from schemalog.engine.base.paths import DatabasePaths
+from schemalog.engine.base.settings import Settings
+from schemalog.engine.migrator import Migrator
+from schemalog.engine.shell.lock import probe
+from schemalog.engine.shell.recovery import RESTORE_RUN_BACKUP, RecoveryPlan
+from schemalog.journal import failpoints
+from schemalog.journal.events import Event
+from schemalog.journal.replay import State, replay
 from tests.engine.conftest import (
     assert_journals_identical,
     connect,
@@ -485,7 +485,7 @@ def test_killed_right_after_taking_the_lock(tmp_path: Path):
     code = (
         "import os, signal, socket, sys\n"
         f"sys.path.insert(0, {str(DRIVER.parents[2])!r})\n"
-        "from engine.lock import Holder, MigrationLock\n"
+        "from schemalog.engine.shell.lock import Holder, MigrationLock\n"
         "lock = MigrationLock(sys.argv[1])\n"
         "holder = Holder(os.getpid(), socket.gethostname(), 'deadholder01', 'up', 'now')\n"
         "lock.acquire(holder, timeout=5)\n"

@@ -1,4 +1,4 @@
-"""Tests for engine.executor, through `Migrator`: every step all-or-nothing, failures journaled.
+"""Tests for schemalog.engine.shell.executor, through `Migrator`: every step all-or-nothing, failures journaled.
 
 Each test builds a small application in a tmp dir, runs real commands, and then looks at
 the database and both journals through connections of its own.
@@ -12,20 +12,20 @@ from pathlib import Path
 
 import pytest
 
-from engine.config import Settings
-from engine.errors import (
+from schemalog.engine.base.errors import (
     MigrationFailed,
     MigrationFileError,
     StepFailed,
     VerificationFailed,
 )
-from engine.executor import Executor
-from engine.migration import load_migration
-from engine.plan import Plan, Step, plan_up
-from engine.registry import load_registry
-from journal.journal import Journal
-from journal.jsonl import JsonlStore
-from journal.replay import replay
+from schemalog.engine.base.settings import Settings
+from schemalog.engine.core.plan import Plan, Step, plan_up
+from schemalog.engine.files.migration import load_migration
+from schemalog.engine.files.registry import load_registry
+from schemalog.engine.shell.executor import Executor
+from schemalog.journal.journal import Journal
+from schemalog.journal.jsonl import JsonlStore
+from schemalog.journal.replay import replay
 from tests.engine.conftest import (
     BASIC,
     assert_journals_identical,
@@ -700,7 +700,7 @@ class TestExecutorAlone:
         jsonl = JsonlStore(tmp_path / "app.db.journal.jsonl")
         journal = Journal(conn, jsonl)
         mig = load_migration(migrations_dir / "001_scratch.py")
-        from engine.sqlsplit import split_statements
+        from schemalog.engine.files.sqlsplit import split_statements
 
         plan = Plan("up", 0, 1, (Step(mig, "up", tuple(split_statements(mig.up)), 1),))
         result = Executor(journal, "run1").execute(plan)

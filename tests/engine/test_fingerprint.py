@@ -1,4 +1,4 @@
-"""Tests for engine.fingerprint: what counts as a schema change and what does not."""
+"""Tests for schemalog.engine.core.fingerprint: what counts as a schema change and what does not."""
 
 from __future__ import annotations
 
@@ -9,15 +9,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.fingerprint import (
+from schemalog.engine.core.fingerprint import (
     EMPTY_FINGERPRINT,
     normalize_sql,
     schema_fingerprint,
     schema_objects,
 )
-from engine.fingerprint import fingerprint_of as fingerprint_of_objects
-from journal.journal import Journal
-from journal.jsonl import JsonlStore
+from schemalog.engine.core.fingerprint import fingerprint_of as fingerprint_of_objects
+from schemalog.journal.journal import Journal
+from schemalog.journal.jsonl import JsonlStore
 
 
 @pytest.fixture

@@ -31,11 +31,11 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from engine.errors import StepFailed, UsageError
-from journal import failpoints
-from journal.chain import GENESIS, find_break, seal
-from journal.events import Draft, Event, Kind
-from journal.replay import replay
+from schemalog.engine.base.errors import StepFailed, UsageError
+from schemalog.journal import failpoints
+from schemalog.journal.chain import GENESIS, find_break, seal
+from schemalog.journal.events import Draft, Event, Kind
+from schemalog.journal.replay import replay
 from tests.engine.conftest import (
     execute,
     jsonl_events,

@@ -1,4 +1,4 @@
-"""Tests for engine.lock: exclusion across objects and processes, waiting, probing, breaking."""
+"""Tests for schemalog.engine.shell.lock: exclusion across objects and processes, waiting, probing, breaking."""
 
 from __future__ import annotations
 
@@ -14,16 +14,16 @@ from pathlib import Path
 
 import pytest
 
-import engine.lock as lock_module
-from engine.errors import ConfigError, LockHeld, LockTimeout
-from engine.lock import Holder, LockStatus, MigrationLock, break_lock, probe
+import schemalog.engine.shell.lock as lock_module
+from schemalog.engine.base.errors import ConfigError, LockHeld, LockTimeout
+from schemalog.engine.shell.lock import Holder, LockStatus, MigrationLock, break_lock, probe
 
 REPO = Path(__file__).resolve().parents[2]
 
 HOLD_SCRIPT = """
 import sys, time
 from pathlib import Path
-from engine.lock import Holder, MigrationLock
+from schemalog.engine.shell.lock import Holder, MigrationLock
 lock = MigrationLock(Path(sys.argv[1]))
 lock.acquire(Holder.for_this_process("run-child", "up --to 3"), timeout=5)
 print("locked", flush=True)

@@ -1,4 +1,4 @@
-"""Tests for engine.logs: formats, levels, bound context, reconfiguration."""
+"""Tests for schemalog.engine.base.logs: formats, levels, bound context, reconfiguration."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 import pytest
 import structlog
 
-from engine.errors import ConfigError
-from engine.logs import configure_logging, get_logger
+from schemalog.engine.base.errors import ConfigError
+from schemalog.engine.base.logs import configure_logging, get_logger
 
 ANSI = "\x1b["
 

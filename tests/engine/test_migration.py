@@ -1,4 +1,4 @@
-"""Tests for engine.migration: the Migration value, file names, checksums and loading."""
+"""Tests for schemalog.engine.files.migration: the Migration value, file names, checksums and loading."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.errors import MigrationFileError
-from engine.migration import (
+from schemalog.engine.base.errors import MigrationFileError
+from schemalog.engine.files.migration import (
     Migration,
     compute_checksum,
     load_migration,

@@ -1,4 +1,4 @@
-"""Tests for engine.migrator: the Python API a CLI command or an application calls.
+"""Tests for schemalog.engine.migrator: the Python API a CLI command or an application calls.
 
 Covers sequential upgrades, no-op runs, up/down/up round trips, refused and verified
 downgrades, registry errors, drift, baselines and dry runs. Each test checks what the
@@ -13,18 +13,18 @@ from pathlib import Path
 
 import pytest
 
-from engine.errors import (
+from schemalog.engine.base.errors import (
     DriftDetected,
     NotReversible,
     RegistryError,
     UsageError,
     VerificationFailed,
 )
-from engine.migration import load_migration
-from journal.events import Draft, Kind
-from journal.journal import Journal
-from journal.jsonl import JsonlStore
-from journal.replay import replay
+from schemalog.engine.files.migration import load_migration
+from schemalog.journal.events import Draft, Kind
+from schemalog.journal.journal import Journal
+from schemalog.journal.jsonl import JsonlStore
+from schemalog.journal.replay import replay
 from tests.engine.conftest import (
     BASIC,
     DEMO_MIGRATIONS,
@@ -553,7 +553,7 @@ class TestMigratorApi:
         monkeypatch.chdir(tmp_path)
         for var in ("SCHEMALOG_DATABASE", "SCHEMALOG_MIGRATIONS", "SCHEMALOG_TRANSACTION"):
             monkeypatch.delenv(var, raising=False)
-        from engine.migrator import Migrator
+        from schemalog.engine.migrator import Migrator
 
         m = Migrator(database="app.db", migrations="migrations")
         assert m.paths.database == tmp_path / "app.db"
@@ -646,7 +646,7 @@ class TestMigratorApi:
 
     def test_verify_reports_drift_as_a_failed_check(self, tmp_path: Path, basic_dir: Path):
         """After a change behind schemalog's back `verify` raises CheckFailed with its checks."""
-        from engine.errors import CheckFailed
+        from schemalog.engine.base.errors import CheckFailed
 
         m = make_migrator(tmp_path, basic_dir)
         m.upgrade()

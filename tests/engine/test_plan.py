@@ -1,4 +1,4 @@
-"""Tests for engine.plan: which steps `plan_up` / `plan_down` choose, and what they refuse."""
+"""Tests for schemalog.engine.core.plan: which steps `plan_up` / `plan_down` choose, and what they refuse."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.errors import MigrationFileError, NotReversible, UsageError
-from engine.plan import plan_down, plan_up
-from engine.registry import Registry, load_registry
-from journal.replay import AppliedMigration, State
+from schemalog.engine.base.errors import MigrationFileError, NotReversible, UsageError
+from schemalog.engine.core.plan import plan_down, plan_up
+from schemalog.engine.files.registry import Registry, load_registry
+from schemalog.journal.replay import AppliedMigration, State
 from tests.engine.conftest import BASIC, write_migrations
 
 PY_STEP = '''

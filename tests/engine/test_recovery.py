@@ -1,4 +1,4 @@
-"""Tests for engine.recovery: the pure decision `diagnose()` over constructed journals and
+"""Tests for schemalog.engine.shell.recovery: the pure decision `diagnose()` over constructed journals and
 database facts, then `Migrator.recover()` end to end on real files (a deleted, torn or
 diverging JSONL, a missing journal table, a damaged database, a healthy one)."""
 
@@ -15,9 +15,9 @@ from typing import Any
 import attrs
 import pytest
 
-from engine.errors import DatabaseCorrupt, IrreconcilableState, NeedsHuman
-from engine.migrator import Migrator
-from engine.recovery import (
+from schemalog.engine.base.errors import DatabaseCorrupt, IrreconcilableState, NeedsHuman
+from schemalog.engine.migrator import Migrator
+from schemalog.engine.shell.recovery import (
     CLOSE_ATTEMPT,
     CLOSE_RUN,
     MIRROR_TO_JSONL,
@@ -31,13 +31,13 @@ from engine.recovery import (
     RecoveryPlan,
     diagnose,
 )
-from journal.chain import GENESIS, seal
-from journal.codec import encode
-from journal.consistency import compare
-from journal.errors import JournalChainBroken, JournalsDiverged
-from journal.events import Draft, Event, Kind
-from journal.journal import Snapshot
-from journal.store import ReadResult, TornTail
+from schemalog.journal.chain import GENESIS, seal
+from schemalog.journal.codec import encode
+from schemalog.journal.consistency import compare
+from schemalog.journal.errors import JournalChainBroken, JournalsDiverged
+from schemalog.journal.events import Draft, Event, Kind
+from schemalog.journal.journal import Snapshot
+from schemalog.journal.store import ReadResult, TornTail
 from tests.engine.conftest import (
     BASIC,
     assert_journals_identical,

@@ -1,4 +1,4 @@
-"""Tests for engine.registry: loading a migrations directory and checking it against the journal."""
+"""Tests for schemalog.engine.files.registry: loading a migrations directory and checking it against the journal."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.errors import ConfigError, MigrationFileError, RegistryError
-from engine.registry import Registry, check_against_journal, load_registry
+from schemalog.engine.base.errors import ConfigError, MigrationFileError, RegistryError
+from schemalog.engine.files.registry import Registry, check_against_journal, load_registry
 
 
 @attrs.frozen

@@ -1,4 +1,4 @@
-"""Tests for engine.restore: old content back, nothing destroyed, refusals, readers, retries."""
+"""Tests for schemalog.engine.shell.preserve: old content back, nothing destroyed, refusals, readers, retries."""
 
 from __future__ import annotations
 
@@ -14,10 +14,15 @@ from pathlib import Path
 import attrs
 import pytest
 
-import engine.restore as restore_module
-from engine.backup import take_backup
-from engine.errors import BackupVerificationFailed, RestoreError, UsageError
-from engine.restore import MANIFEST_NAME, RestoreResult, preservation_dir, restore_backup
+import schemalog.engine.shell.preserve as restore_module
+from schemalog.engine.base.errors import BackupVerificationFailed, RestoreError, UsageError
+from schemalog.engine.shell.backup import take_backup
+from schemalog.engine.shell.preserve import (
+    MANIFEST_NAME,
+    RestoreResult,
+    preservation_dir,
+    restore_backup,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -507,7 +512,7 @@ class TestLiveFiles:
         """A -journal replaced since it was first opened is read from its new inode."""
         from contextlib import ExitStack
 
-        from engine.paths import DatabasePaths
+        from schemalog.engine.base.paths import DatabasePaths
 
         paths = DatabasePaths.for_database(tmp_path / "x.db")
         paths.database.write_bytes(b"db")
@@ -527,7 +532,7 @@ class TestLiveFiles:
         """A file deleted between stat and open is left out."""
         from contextlib import ExitStack
 
-        from engine.paths import DatabasePaths
+        from schemalog.engine.base.paths import DatabasePaths
 
         paths = DatabasePaths.for_database(tmp_path / "y.db")
         paths.wal.write_bytes(b"wal")

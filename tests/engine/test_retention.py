@@ -1,4 +1,4 @@
-"""Tests for engine.retention: the newest verified backup survives, budgets hold, newest kept."""
+"""Tests for schemalog.engine.core.retention: the newest verified backup survives, budgets hold, newest kept."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.backup import BackupInfo
-from engine.errors import UsageError
-from engine.retention import newest_verified, plan_retention
+from schemalog.engine.base.errors import UsageError
+from schemalog.engine.core.retention import newest_verified, plan_retention
+from schemalog.engine.shell.backup import BackupInfo
 
 
 def backup(n: int, *, size: int = 100, verified: bool = True) -> BackupInfo:

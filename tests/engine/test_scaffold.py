@@ -1,4 +1,4 @@
-"""Tests for engine.scaffold: migration names, numbering, templates and `init`."""
+"""Tests for schemalog.engine.files.scaffold: migration names, numbering, templates and `init`."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.config import load_settings
-from engine.errors import ConfigError, MigrationFileError, UsageError
-from engine.migration import load_migration, parse_filename
-from engine.scaffold import (
+from schemalog.engine.base.errors import ConfigError, MigrationFileError, UsageError
+from schemalog.engine.base.settings import load_settings
+from schemalog.engine.files.migration import load_migration, parse_filename
+from schemalog.engine.files.scaffold import (
     PY_TEMPLATE,
     SQL_TEMPLATE,
     init_project,

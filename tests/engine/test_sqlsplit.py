@@ -1,4 +1,4 @@
-"""Tests for engine.sqlsplit: splitting scripts into statements and recognising blank SQL."""
+"""Tests for schemalog.engine.files.sqlsplit: splitting scripts into statements and recognising blank SQL."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.sqlsplit import find_untakeable, is_blank_sql, split_statements
+from schemalog.engine.files.sqlsplit import find_untakeable, is_blank_sql, split_statements
 
 WHITESPACE = " \t\n\f\r"
 

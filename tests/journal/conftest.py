@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from journal.journal import Journal
-from journal.jsonl import JsonlStore
-from journal.table import TableStore
+from schemalog.journal.journal import Journal
+from schemalog.journal.jsonl import JsonlStore
+from schemalog.journal.table import TableStore
 
 
 def connect(path: Path) -> sqlite3.Connection:

@@ -8,8 +8,8 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from journal.chain import GENESIS, seal
-from journal.events import Draft, Event, Kind
+from schemalog.journal.chain import GENESIS, seal
+from schemalog.journal.events import Draft, Event, Kind
 
 #: A fixed instant, so that sealed events are reproducible where a test needs it.
 TS = "2024-01-02T03:04:05.000006Z"

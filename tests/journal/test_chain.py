@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from journal.chain import GENESIS, ChainBreak, compute_hash, find_break, now, seal
-from journal.codec import unstructure
-from journal.events import Draft, Kind
+from schemalog.journal.chain import GENESIS, ChainBreak, compute_hash, find_break, now, seal
+from schemalog.journal.codec import unstructure
+from schemalog.journal.events import Draft, Kind
 from tests.journal.strategies import TS, chain, drafts, events
 
 

@@ -8,11 +8,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from journal import codec
-from journal.chain import GENESIS, find_break, seal
-from journal.codec import canonical, decode, encode, unstructure
-from journal.errors import JournalCorrupt
-from journal.events import Draft, Event, Kind
+from schemalog.journal import codec
+from schemalog.journal.chain import GENESIS, find_break, seal
+from schemalog.journal.codec import canonical, decode, encode, unstructure
+from schemalog.journal.errors import JournalCorrupt
+from schemalog.journal.events import Draft, Event, Kind
 from tests.journal.strategies import TS, drafts, json_objects
 
 

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from journal.consistency import Consistency, compare
-from journal.events import Draft, Kind
+from schemalog.journal.consistency import Consistency, compare
+from schemalog.journal.events import Draft, Kind
 from tests.journal.strategies import events, reseal_from
 
 FORGED = Draft("mallory", Kind.BASELINE_SET, 9, {"forged": True})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from journal.errors import (
+from schemalog.journal.errors import (
     JournalChainBroken,
     JournalCorrupt,
     JournalError,

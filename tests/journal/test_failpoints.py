@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from journal import failpoints
+from schemalog.journal import failpoints
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -6,11 +6,11 @@ import sqlite3
 
 import pytest
 
-from journal.chain import GENESIS, find_break
-from journal.consistency import compare
-from journal.events import Draft, Kind
-from journal.journal import Journal
-from journal.jsonl import JsonlStore
+from schemalog.journal.chain import GENESIS, find_break
+from schemalog.journal.consistency import compare
+from schemalog.journal.events import Draft, Kind
+from schemalog.journal.journal import Journal
+from schemalog.journal.jsonl import JsonlStore
 from tests.journal.strategies import d, events
 
 

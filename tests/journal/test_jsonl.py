@@ -15,14 +15,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from journal import jsonl as jsonl_module
-from journal.chain import find_break
-from journal.codec import encode
-from journal.consistency import compare
-from journal.errors import JournalCorrupt, JournalUnavailable
-from journal.events import Draft, Kind
-from journal.jsonl import JsonlStore
-from journal.store import TornTail
+from schemalog.journal import jsonl as jsonl_module
+from schemalog.journal.chain import find_break
+from schemalog.journal.codec import encode
+from schemalog.journal.consistency import compare
+from schemalog.journal.errors import JournalCorrupt, JournalUnavailable
+from schemalog.journal.events import Draft, Kind
+from schemalog.journal.jsonl import JsonlStore
+from schemalog.journal.store import TornTail
 from tests.journal.strategies import chain, events, json_objects
 
 REPO = Path(__file__).resolve().parents[2]
@@ -333,8 +333,8 @@ class TestMidAppendFailpoint:
         script = textwrap.dedent(
             f"""
             from pathlib import Path
-            from journal.codec import decode
-            from journal.jsonl import JsonlStore
+            from schemalog.journal.codec import decode
+            from schemalog.journal.jsonl import JsonlStore
             event = decode(Path({str(line_file)!r}).read_text(encoding="utf-8"))
             JsonlStore(Path({str(jsonl_path)!r}), durability="full").append([event])
             print("survived")
@@ -352,7 +352,7 @@ class TestMidAppendFailpoint:
 
     def test_module_uses_the_mid_append_failpoint(self):
         """The failpoint this test arms is one the failpoints module declares."""
-        from journal import failpoints
+        from schemalog.journal import failpoints
 
         assert "mid_append" in failpoints.NAMES
         assert jsonl_module.failpoints is failpoints

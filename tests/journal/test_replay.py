@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from journal.errors import JournalChainBroken
-from journal.events import Kind
-from journal.replay import (
+from schemalog.journal.errors import JournalChainBroken
+from schemalog.journal.events import Kind
+from schemalog.journal.replay import (
     AppliedMigration,
     Attempt,
     BackupRecord,

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from journal.jsonl import JsonlStore
-from journal.store import EventStore, ReadResult
-from journal.table import TableStore
+from schemalog.journal.jsonl import JsonlStore
+from schemalog.journal.store import EventStore, ReadResult
+from schemalog.journal.table import TableStore
 from tests.journal.conftest import connect
 from tests.journal.strategies import chain, drafts, events
 

@@ -6,9 +6,9 @@ import sqlite3
 
 import pytest
 
-from journal.chain import find_break
-from journal.errors import JournalCorrupt, JournalLayoutError
-from journal.table import LAYOUT_VERSION, META, TABLE, TableStore
+from schemalog.journal.chain import find_break
+from schemalog.journal.errors import JournalCorrupt, JournalLayoutError
+from schemalog.journal.table import LAYOUT_VERSION, META, TABLE, TableStore
 from tests.journal.conftest import connect
 from tests.journal.strategies import events
 

@@ -9,7 +9,7 @@ error (nothing ran), 3 lock held, 4 needs a human (nothing was changed).
 
 from __future__ import annotations
 
-from journal.errors import (
+from schemalog.journal.errors import (
     JournalChainBroken,
     JournalCorrupt,
     JournalError,

@@ -21,7 +21,7 @@ import itertools
 import re
 import sqlite3
 
-from journal.codec import canonical
+from schemalog.journal.codec import canonical
 
 __all__ = [
     "EMPTY_FINGERPRINT",

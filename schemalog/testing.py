@@ -1,6 +1,6 @@
 """Helpers for testing migrations from your own test suite (pytest or any other).
 
-    from engine.testing import assert_migrations_roundtrip, assert_upgrade_from_scratch
+    from schemalog.testing import assert_migrations_roundtrip, assert_upgrade_from_scratch
 
     def test_migrations():
         assert_migrations_roundtrip("migrations")           # each one: up, verify, down, up
@@ -22,17 +22,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from engine.check import (
+from schemalog.engine.base.errors import SchemalogError, UsageError
+from schemalog.engine.base.settings import Settings
+from schemalog.engine.commands.check import (
     CheckReport,
     check_copy,
     check_from_empty,
     copy_database,
     scratch_settings,
 )
-from engine.config import Settings
-from engine.errors import SchemalogError, UsageError
-from engine.migrator import Migrator
-from journal.replay import State
+from schemalog.engine.migrator import Migrator
+from schemalog.journal.replay import State
 
 __all__ = [
     "assert_migrations_roundtrip",

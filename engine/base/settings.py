@@ -24,8 +24,8 @@ import cattrs
 from cattrs.errors import ClassValidationError
 from cattrs.gen import make_dict_structure_fn, override
 
-from engine.errors import ConfigError
-from engine.paths import DatabasePaths
+from schemalog.engine.base.errors import ConfigError
+from schemalog.engine.base.paths import DatabasePaths
 
 __all__ = [
     "CONFIG_FILE_NAME",

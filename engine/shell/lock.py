@@ -23,7 +23,7 @@ from types import TracebackType
 
 import attrs
 
-from engine.errors import ConfigError, LockHeld, LockTimeout
+from schemalog.engine.base.errors import ConfigError, LockHeld, LockTimeout
 
 __all__ = ["Holder", "LockStatus", "MigrationLock", "break_lock", "probe"]
 

@@ -38,8 +38,8 @@ from typing import Literal, TypeAlias
 
 import attrs
 
-from engine.errors import MigrationFileError
-from engine.sqlsplit import find_untakeable, is_blank_sql, split_statements
+from schemalog.engine.base.errors import MigrationFileError
+from schemalog.engine.files.sqlsplit import find_untakeable, is_blank_sql, split_statements
 
 __all__ = [
     "FILENAME_PATTERN",

@@ -27,10 +27,10 @@ from pathlib import Path
 
 import attrs
 
-from engine.backup import INTEGRITY_LEVELS, BackupInfo, sqlite_uri, verified_backup
-from engine.durable import FILE_MODE, KEPT_DESCRIPTORS, fsync_dir, make_private_dir
-from engine.errors import RestoreError, UsageError
-from engine.paths import DatabasePaths
+from schemalog.engine.base.errors import RestoreError, UsageError
+from schemalog.engine.base.paths import DatabasePaths
+from schemalog.engine.shell.backup import INTEGRITY_LEVELS, BackupInfo, sqlite_uri, verified_backup
+from schemalog.journal.durable import FILE_MODE, KEPT_DESCRIPTORS, fsync_dir, make_private_dir
 
 __all__ = ["MANIFEST_NAME", "RestoreResult", "preservation_dir", "restore_backup"]
 

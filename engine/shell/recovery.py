@@ -16,18 +16,18 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from engine.errors import DatabaseCorrupt, IrreconcilableState, NeedsHuman
-from engine.fingerprint import EMPTY_FINGERPRINT, schema_fingerprint
-from journal.chain import now
-from journal.consistency import Consistency, compare
-from journal.errors import JournalChainBroken, JournalsDiverged
-from journal.events import Event, Kind
-from journal.journal import Snapshot
-from journal.replay import BackupRecord, State, replay
-from journal.store import ReadResult, TornTail
+from schemalog.engine.base.errors import DatabaseCorrupt, IrreconcilableState, NeedsHuman
+from schemalog.engine.core.fingerprint import EMPTY_FINGERPRINT, schema_fingerprint
+from schemalog.journal.chain import now
+from schemalog.journal.consistency import Consistency, compare
+from schemalog.journal.errors import JournalChainBroken, JournalsDiverged
+from schemalog.journal.events import Event, Kind
+from schemalog.journal.journal import Snapshot
+from schemalog.journal.replay import BackupRecord, State, replay
+from schemalog.journal.store import ReadResult, TornTail
 
 if TYPE_CHECKING:
-    from engine.session import Session
+    from schemalog.engine.shell.session import Session
 
 __all__ = ["Action", "DatabaseFacts", "RecoveryPlan", "diagnose", "read_facts", "recover"]
 
@@ -369,7 +369,9 @@ def recover(
     if dry_run or not plan.actions:
         journal.set_head(snapshot.longest)
         return plan
-    from engine.restoring import journaled_restore  # only recovery that restores pays the import
+    from schemalog.engine.shell.restore import (
+        journaled_restore,  # only recovery that restores pays the import
+    )
 
     by_kind = {a.kind: a for a in plan.actions}
     saved_to = None

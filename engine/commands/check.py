@@ -24,14 +24,14 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from engine.config import Settings
-from engine.errors import SchemalogError, UsageError
-from engine.fingerprint import EMPTY_FINGERPRINT, schema_fingerprint
-from engine.migrator import Migrator
-from engine.registry import Registry, load_registry
+from schemalog.engine.base.errors import SchemalogError, UsageError
+from schemalog.engine.base.settings import Settings
+from schemalog.engine.core.fingerprint import EMPTY_FINGERPRINT, schema_fingerprint
+from schemalog.engine.files.registry import Registry, load_registry
+from schemalog.engine.migrator import Migrator
 
 if TYPE_CHECKING:
-    from engine.migration import Migration
+    from schemalog.engine.files.migration import Migration
 
 __all__ = [
     "CheckReport",
@@ -259,7 +259,7 @@ def copy_database(source: Path, source_jsonl: Path, db: Path, jsonl: Path) -> No
     try:
         src.backup(dst)
     except sqlite3.DatabaseError as exc:
-        from engine.errors import NeedsHuman
+        from schemalog.engine.base.errors import NeedsHuman
 
         msg = f"cannot copy database {source} for the check: {exc}"
         raise NeedsHuman(msg, hint="run `schemalog verify` on it") from exc

@@ -24,12 +24,12 @@ from typing import Any
 
 import attrs
 
-from engine.errors import MigrationFailed, StepFailed, VerificationFailed
-from engine.fingerprint import schema_fingerprint
-from engine.plan import Plan, Step
-from journal import failpoints
-from journal.events import Draft, Kind
-from journal.journal import Journal
+from schemalog.engine.base.errors import MigrationFailed, StepFailed, VerificationFailed
+from schemalog.engine.core.fingerprint import schema_fingerprint
+from schemalog.engine.core.plan import Plan, Step
+from schemalog.journal import failpoints
+from schemalog.journal.events import Draft, Kind
+from schemalog.journal.journal import Journal
 
 __all__ = ["Executor", "RunResult", "StepResult"]
 

@@ -4,7 +4,7 @@ Order, each step safe to crash after:
 1. `restore_started` (JSONL first, then fsynced) names the backup and where the
    current database will be preserved — so a crash mid-restore is redone;
 2. the current database and its -wal/-shm are preserved byte for byte, then the
-   backup is copied in through SQLite's pager (`engine.restore`);
+   backup is copied in through SQLite's pager (`schemalog.engine.shell.preserve`);
 3. the restored database's journal table (as old as the backup) is brought up to
    date from the JSONL, so history survives the restore;
 4. `backup_restored` records the version and schema now in place.
@@ -15,17 +15,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from engine.backup import BackupInfo
-from engine.errors import IrreconcilableState
-from engine.fingerprint import schema_fingerprint
-from engine.restore import preservation_dir, restore_backup
-from journal import failpoints
-from journal.chain import now
-from journal.events import Kind
-from journal.replay import BackupRecord
+from schemalog.engine.base.errors import IrreconcilableState
+from schemalog.engine.core.fingerprint import schema_fingerprint
+from schemalog.engine.shell.backup import BackupInfo
+from schemalog.engine.shell.preserve import preservation_dir, restore_backup
+from schemalog.journal import failpoints
+from schemalog.journal.chain import now
+from schemalog.journal.events import Kind
+from schemalog.journal.replay import BackupRecord
 
 if TYPE_CHECKING:
-    from engine.session import Session
+    from schemalog.engine.shell.session import Session
 
 __all__ = ["info_from_record", "journaled_restore"]
 

@@ -5,7 +5,7 @@ The CLI is the only place that turns errors into output and exit codes: a
 (0 success, 1 failed and rolled back / check found a problem, 2 usage or file error,
 3 lock held, 4 a human must look). `--json` prints exactly one JSON document on stdout.
 Settings are loaded only when a command needs them, and the human renderer
-(`engine.render`, rich tables and progress bars) only for human output, so
+(`schemalog.engine.cli.render`, rich tables and progress bars) only for human output, so
 `status --json` starts fast.
 """
 
@@ -19,13 +19,13 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from engine.errors import ConfigError, SchemalogError
+from schemalog.engine.base.errors import ConfigError, SchemalogError
 
 if TYPE_CHECKING:
-    from engine.config import Settings
-    from engine.lock import Holder
-    from engine.migrator import Migrator
-    from engine.render import Out
+    from schemalog.engine.base.settings import Settings
+    from schemalog.engine.cli.render import Out
+    from schemalog.engine.migrator import Migrator
+    from schemalog.engine.shell.lock import Holder
 
 __all__ = ["cli", "main"]
 
@@ -102,8 +102,8 @@ class App:
     def settings(self) -> Settings:
         """The settings (flag > env > file > default); logging is configured from them."""
         if self._settings is None:
-            from engine.config import load_settings
-            from engine.logs import configure_logging, silence_logging
+            from schemalog.engine.base.logs import configure_logging, silence_logging
+            from schemalog.engine.base.settings import load_settings
 
             settings = load_settings(
                 flags=self.flags, env=os.environ, cwd=Path.cwd(), config_file=self.config
@@ -119,7 +119,7 @@ class App:
 
     def migrator(self) -> Migrator:
         """A Migrator for the configured database (ConfigError when none is set)."""
-        from engine.migrator import Migrator
+        from schemalog.engine.migrator import Migrator
 
         settings = self.settings
         settings.paths  # noqa: B018 - raises ConfigError naming the fix when no database is set
@@ -129,7 +129,7 @@ class App:
     def out(self) -> Out:
         """Human output (rich on a terminal)."""
         if self._out is None:
-            from engine.render import Out
+            from schemalog.engine.cli.render import Out
 
             self._out = Out()
         return self._out
@@ -300,7 +300,7 @@ def init(app: App) -> None:
     Example:
         schemalog --database data/app.db init
     """
-    from engine.scaffold import init_project
+    from schemalog.engine.files.scaffold import init_project
 
     result = init_project(
         Path.cwd(),
@@ -329,7 +329,7 @@ def new(app: App, name: str, sql: bool) -> None:
         schemalog new add_email
         schemalog new index_users_by_email --sql
     """
-    from engine.scaffold import new_migration
+    from schemalog.engine.files.scaffold import new_migration
 
     path = new_migration(app.settings.migrations, name, sql=sql)
     click.echo(f"created {path}")
@@ -473,7 +473,7 @@ def up(app: App, target: int | None, dry_run: bool, allow_drift: bool) -> None:
     report = migrator.upgrade(target, dry_run=dry_run, allow_drift=allow_drift)
     app.out.run(report, str(migrator.paths.database))
     if report.plan.empty and report.plan.to_version == 0:
-        from engine.scaffold import next_version
+        from schemalog.engine.files.scaffold import next_version
 
         directory = app.settings.migrations
         if next_version(directory) == 1:
@@ -523,8 +523,8 @@ def check(app: App, from_scratch: bool, scratch_dir: Path | None) -> None:
     Example:
         schemalog --database app.db check --all
     """
-    from engine.check import check_copy, check_from_empty
-    from engine.errors import CheckFailed
+    from schemalog.engine.base.errors import CheckFailed
+    from schemalog.engine.commands.check import check_copy, check_from_empty
 
     settings = app.settings
     out = app.out
@@ -720,7 +720,7 @@ def lock_break(app: App) -> None:
     """
     holder = app.migrator().lock_break()
     if holder:
-        from engine.render import holder_text
+        from schemalog.engine.cli.render import holder_text
 
         click.echo("closed the record of the dead holder " + holder_text(holder))
     else:
@@ -731,5 +731,5 @@ def lock_break(app: App) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """The console script `schemalog` (and `python -m engine`)."""
+    """The console script `schemalog` (and `python -m schemalog`)."""
     cli.main(args=argv, prog_name="schemalog")

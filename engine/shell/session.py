@@ -15,15 +15,15 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from engine.config import Settings
-from engine.errors import ConfigError, LockHeld, NeedsHuman, UsageError
-from engine.lock import Holder, MigrationLock
-from engine.paths import DatabasePaths
-from journal import failpoints
-from journal.chain import now
-from journal.events import Draft, Kind
-from journal.journal import Journal
-from journal.jsonl import JsonlStore
+from schemalog.engine.base.errors import ConfigError, LockHeld, NeedsHuman, UsageError
+from schemalog.engine.base.paths import DatabasePaths
+from schemalog.engine.base.settings import Settings
+from schemalog.engine.shell.lock import Holder, MigrationLock
+from schemalog.journal import failpoints
+from schemalog.journal.chain import now
+from schemalog.journal.events import Draft, Kind
+from schemalog.journal.journal import Journal
+from schemalog.journal.jsonl import JsonlStore
 
 __all__ = ["Connect", "Session", "new_run_id"]
 
@@ -68,7 +68,7 @@ class Session:
     def log(self) -> Any:
         """The structlog logger bound with this run's id and command (created on first use)."""
         if self._log is None:
-            from engine.logs import get_logger
+            from schemalog.engine.base.logs import get_logger
 
             self._log = get_logger(run_id=self.run_id, command=self.command)
         return self._log
@@ -141,7 +141,7 @@ class Session:
 
     def _damaged(self, exc: sqlite3.DatabaseError) -> NeedsHuman:
         """The error for a database SQLite cannot read; names a backup known to the JSONL."""
-        from engine.recovery import corrupt_error
+        from schemalog.engine.shell.recovery import corrupt_error
 
         try:
             events = JsonlStore(self.paths.jsonl).read().events

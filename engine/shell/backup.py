@@ -32,7 +32,13 @@ from urllib.parse import quote
 
 import attrs
 
-from engine.durable import (
+from schemalog.engine.base.errors import (
+    BackupError,
+    BackupUnusable,
+    BackupVerificationFailed,
+    UsageError,
+)
+from schemalog.journal.durable import (
     create_private_file,
     fsync_dir,
     fsync_file,
@@ -40,7 +46,6 @@ from engine.durable import (
     make_private_dir,
     open_private_file,
 )
-from engine.errors import BackupError, BackupUnusable, BackupVerificationFailed, UsageError
 
 __all__ = [
     "COMPRESSIONS",

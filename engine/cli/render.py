@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING, Any
 import click
 
 if TYPE_CHECKING:
-    from engine.check import CheckReport, MigrationCheck
-    from engine.migrator import HistoryEntry, RunReport, Status
-    from engine.plan import Plan
-    from engine.recovery import RecoveryPlan
-    from journal.events import Event
-    from journal.replay import BackupRecord, State
+    from schemalog.engine.commands.check import CheckReport, MigrationCheck
+    from schemalog.engine.core.plan import Plan
+    from schemalog.engine.migrator import HistoryEntry, RunReport, Status
+    from schemalog.engine.shell.recovery import RecoveryPlan
+    from schemalog.journal.events import Event
+    from schemalog.journal.replay import BackupRecord, State
 
 __all__ = ["Out"]
 

@@ -1,6 +1,6 @@
 """Backup retention: which backups to delete to stay within a count and a size budget.
 
-Pure: this module plans, it deletes nothing (`engine.backup.remove_backup` does).
+Pure: this module plans, it deletes nothing (`schemalog.engine.shell.backup.remove_backup` does).
 """
 
 from __future__ import annotations
@@ -8,10 +8,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from engine.errors import UsageError
+from schemalog.engine.base.errors import UsageError
 
 if TYPE_CHECKING:
-    from engine.backup import BackupInfo
+    from schemalog.engine.shell.backup import BackupInfo
 
 __all__ = ["newest_verified", "plan_retention"]
 

@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from engine.errors import MigrationFileError, NotReversible, UsageError
-from engine.sqlsplit import split_statements
+from schemalog.engine.base.errors import MigrationFileError, NotReversible, UsageError
+from schemalog.engine.files.sqlsplit import split_statements
 
 if TYPE_CHECKING:
-    from engine.migration import Migration
-    from engine.registry import Registry
-    from journal.replay import State
+    from schemalog.engine.files.migration import Migration
+    from schemalog.engine.files.registry import Registry
+    from schemalog.journal.replay import State
 
 __all__ = ["Plan", "Step", "plan_down", "plan_up"]
 

@@ -16,8 +16,8 @@ from typing import Protocol
 
 import attrs
 
-from engine.errors import ConfigError, RegistryError
-from engine.migration import Migration, load_migration, parse_filename
+from schemalog.engine.base.errors import ConfigError, RegistryError
+from schemalog.engine.files.migration import Migration, load_migration, parse_filename
 
 __all__ = ["AppliedRecord", "Registry", "check_against_journal", "load_registry"]
 

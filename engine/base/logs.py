@@ -13,7 +13,7 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any, TextIO
 
-from engine.errors import ConfigError
+from schemalog.engine.base.errors import ConfigError
 
 if TYPE_CHECKING:
     from structlog.typing import FilteringBoundLogger

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import attrs
 
-from engine.config import CONFIG_FILE_NAME, find_config_file
-from engine.errors import ConfigError, UsageError
-from engine.migration import parse_filename
+from schemalog.engine.base.errors import ConfigError, UsageError
+from schemalog.engine.base.settings import CONFIG_FILE_NAME, find_config_file
+from schemalog.engine.files.migration import parse_filename
 
 __all__ = [
     "CONFIG_TEMPLATE",

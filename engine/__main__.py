@@ -1,5 +1,0 @@
-"""`python -m engine` runs the CLI."""
-
-from engine.cli import main
-
-main()
