@@ -106,7 +106,17 @@ def _git_head() -> str:
         )
         head = r.stdout.strip()
         dirty = subprocess.run(
-            ["git", "-C", str(PROJECT), "status", "--porcelain", "--", "schemalog", "engine", "journal"],
+            [
+                "git",
+                "-C",
+                str(PROJECT),
+                "status",
+                "--porcelain",
+                "--",
+                "schemalog",
+                "engine",
+                "journal",
+            ],
             capture_output=True,
             text=True,
             check=True,

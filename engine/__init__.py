@@ -1,1 +1,2 @@
-"""schemalog's engine: migrations, planning, execution, lock, backups, recovery, CLI."""
+"""schemalog's engine, in layers that import only downward: `cli` → `commands` → `shell` →
+`core` and `files` → `base` → `schemalog.journal` (docs/architecture.md)."""

@@ -6,22 +6,17 @@ import hashlib
 import json
 import uuid
 from collections.abc import Iterable
-from datetime import UTC, datetime
 
 import attrs
 
+from schemalog.journal.clock import now
 from schemalog.journal.codec import canonical, converter
 from schemalog.journal.events import Draft, Event
 
-__all__ = ["GENESIS", "ChainBreak", "compute_hash", "find_break", "now", "seal"]
+__all__ = ["GENESIS", "ChainBreak", "compute_hash", "find_break", "seal"]
 
 #: `prev` of the first event.
 GENESIS = "0" * 64
-
-
-def now() -> str:
-    """The current UTC time as ISO-8601 with microseconds and a `Z`."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def compute_hash(fields: dict) -> str:

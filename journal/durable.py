@@ -1,15 +1,22 @@
-"""Durable file primitives: private files and directories, fsync of files and directories.
+"""Durable, private files: creation without following links, fsync of files and directories.
 
-Files are created with mode 0600 and directories with 0700 at creation (the umask can only
-remove bits), so their content is never readable by others, not even briefly. Every function
-raises `OSError` unchanged; callers turn it into the error of their own operation.
+Every file schemalog creates is mode 0600 and every directory 0700, whatever the umask (the
+mode is set again after creation). Paths schemalog creates or replaces are opened with
+`O_NOFOLLOW` (and `O_EXCL` for new temporary files): a symlink planted at one of them is
+refused (`PlantedSymlink`), never followed. Other functions raise `OSError` unchanged; callers
+turn it into the error of their own operation.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
+import stat
 from pathlib import Path
 from typing import BinaryIO
+
+from schemalog.journal.errors import PlantedSymlink
 
 __all__ = [
     "DIR_MODE",
@@ -20,32 +27,131 @@ __all__ = [
     "fsync_file",
     "kept_read_fd",
     "make_private_dir",
+    "open_append",
     "open_private_file",
+    "open_rw_nofollow",
+    "os_reason",
+    "refuse_symlink",
+    "write_all",
 ]
 
 FILE_MODE = 0o600
 DIR_MODE = 0o700
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_BINARY = getattr(os, "O_BINARY", 0)  # Windows: no newline translation
+
+
+def _refused(path: Path) -> PlantedSymlink:
+    target = ""
+    with contextlib.suppress(OSError):
+        target = f" (pointing at {os.readlink(path)})"
+    return PlantedSymlink(
+        f"{path} is a symbolic link{target}; schemalog never writes through one",
+        path=str(path),
+        hint=f"remove the link `{path}` (schemalog creates the real file there)",
+    )
+
+
+def refuse_symlink(path: Path) -> None:
+    """Raise PlantedSymlink if `path` is a symbolic link (a missing path is fine)."""
+    try:
+        if stat.S_ISLNK(os.lstat(path).st_mode):
+            raise _refused(Path(path))
+    except FileNotFoundError:
+        return
+
+
+def _open(path: Path, flags: int, mode: int = FILE_MODE) -> int:
+    """os.open with O_NOFOLLOW and O_CLOEXEC; a link at `path` raises PlantedSymlink."""
+    try:
+        return os.open(path, flags | _NOFOLLOW | _CLOEXEC | _BINARY, mode)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.EMLINK) or (not _NOFOLLOW and os.path.islink(path)):
+            raise _refused(Path(path)) from exc
+        raise
+
+
+def _private(fd: int, created: bool) -> None:
+    """Give a file this process just created exactly mode 0600 (the umask may have removed bits)."""
+    if created and hasattr(os, "fchmod"):
+        os.fchmod(fd, FILE_MODE)
 
 
 def create_private_file(path: Path) -> None:
     """Create the empty file `path` with mode 0600; raises FileExistsError if it exists."""
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE))
+    fd = _open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+    try:
+        _private(fd, True)
+    finally:
+        os.close(fd)
 
 
 def open_private_file(path: Path) -> BinaryIO:
     """Create `path` (mode 0600, must not exist) and return it opened for binary writing."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE)
+    fd = _open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+    _private(fd, True)
     return os.fdopen(fd, "wb")
 
 
+def open_append(path: Path) -> tuple[int, bool]:
+    """Open `path` for appending (created 0600 if missing, never through a link).
+
+    Returns the descriptor and whether the file was created by this call.
+    """
+    try:
+        fd = _open(path, os.O_WRONLY | os.O_APPEND)
+        return fd, False
+    except FileNotFoundError:
+        pass
+    try:
+        fd = _open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL)
+    except FileExistsError:  # created meanwhile by another process
+        return _open(path, os.O_WRONLY | os.O_APPEND), False
+    _private(fd, True)
+    return fd, True
+
+
+def open_rw_nofollow(path: Path) -> tuple[int, bool]:
+    """Open `path` read-write (created 0600 if missing, never through a link).
+
+    Returns the descriptor and whether the file was created by this call.
+    """
+    try:
+        return _open(path, os.O_RDWR), False
+    except FileNotFoundError:
+        pass
+    try:
+        fd = _open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL)
+    except FileExistsError:
+        return _open(path, os.O_RDWR), False
+    _private(fd, True)
+    return fd, True
+
+
 def make_private_dir(path: Path) -> None:
-    """Create the directory `path` (mode 0700) and any missing parents; an existing one is kept."""
+    """Create the directory `path` (mode 0700) and any missing parents; an existing one is kept.
+
+    Refuses (PlantedSymlink) a symbolic link where the directory itself should be.
+    """
+    path = Path(path)
+    refuse_symlink(path)
+    missing = []
+    probe = path
+    while not probe.exists():
+        missing.append(probe)
+        if probe.parent == probe:
+            break
+        probe = probe.parent
     path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    for created in missing:
+        with contextlib.suppress(OSError):
+            os.chmod(created, DIR_MODE)
 
 
 def fsync_file(path: Path) -> None:
     """Flush the content of the file `path` to stable storage."""
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    fd = os.open(path, os.O_RDONLY | _CLOEXEC | _BINARY)
     try:
         os.fsync(fd)
     finally:
@@ -53,12 +159,33 @@ def fsync_file(path: Path) -> None:
 
 
 def fsync_dir(path: Path) -> None:
-    """Flush the directory `path` (its entries: creations, renames, removals) to stable storage."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    """Flush the directory `path` (its entries: creations, renames, removals) to stable storage.
+
+    A no-op where directories cannot be opened (Windows): there, renames are durable by the
+    file system's own journal.
+    """
+    if os.name == "nt":
+        return
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | _CLOEXEC)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def os_reason(exc: OSError) -> str:
+    """A short reason for an OSError, saying "disk full" for ENOSPC/EDQUOT, with the file."""
+    if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+        return f"disk full ({exc.strerror})"
+    where = f" ({exc.filename})" if exc.filename else ""
+    return f"{exc.strerror or exc}{where}"
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """Write all of `data` to `fd` (retrying short writes)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 #: (device, inode) -> read descriptor of a file SQLite may hold POSIX locks on. Never
@@ -72,7 +199,7 @@ def kept_read_fd(path: Path) -> int:
     st = os.stat(path)
     fd = KEPT_DESCRIPTORS.get((st.st_dev, st.st_ino))
     if fd is None:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        fd = os.open(path, os.O_RDONLY | _CLOEXEC | _BINARY)
         st = os.fstat(fd)  # the inode actually opened (the path may have been replaced)
         fd = KEPT_DESCRIPTORS.setdefault((st.st_dev, st.st_ino), fd)
     return fd

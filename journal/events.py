@@ -27,6 +27,7 @@ class Kind(enum.StrEnum):
     BACKUP_REMOVED = "backup_removed"
     RESTORE_STARTED = "restore_started"
     BACKUP_RESTORED = "backup_restored"
+    RESTORE_FAILED = "restore_failed"
     STEP_STARTED = "step_started"
     STEP_APPLIED = "step_applied"
     STEP_REVERTED = "step_reverted"
@@ -39,6 +40,7 @@ class Kind(enum.StrEnum):
     RECOVERY_FINISHED = "recovery_finished"
     ATTEMPT_INTERRUPTED = "attempt_interrupted"
     JOURNAL_REPAIRED = "journal_repaired"
+    CHECKSUM_ACCEPTED = "checksum_accepted"
 
 
 @attrs.frozen

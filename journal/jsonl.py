@@ -13,20 +13,24 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal, get_args
 
 from schemalog.journal import failpoints
 from schemalog.journal.codec import decode, encode
+from schemalog.journal.durable import fsync_dir, open_append, os_reason, refuse_symlink
 from schemalog.journal.errors import JournalCorrupt, JournalUnavailable
 from schemalog.journal.events import Event
 from schemalog.journal.store import ReadResult, TornTail
 
-__all__ = ["JsonlStore"]
+__all__ = ["DURABILITIES", "Durability", "JsonlStore"]
 
-DURABILITIES = ("normal", "full")
+#: `normal` fsyncs at the end of every command and before a restore; `full` after every append.
+Durability = Literal["normal", "full"]
+DURABILITIES: tuple[str, ...] = get_args(Durability)
 
 
 class JsonlStore:
-    """Append-only JSONL file of events; created with mode 0600."""
+    """Append-only JSONL file of events; created with mode 0600, never through a symlink."""
 
     def __init__(self, path: Path, *, durability: str = "normal") -> None:
         if durability not in DURABILITIES:
@@ -46,12 +50,13 @@ class JsonlStore:
         Read-only. Raises JournalCorrupt naming the line number for any bad
         complete line, and JournalUnavailable if the file cannot be read.
         """
+        refuse_symlink(self.path)
         try:
             raw = self.path.read_bytes()
         except FileNotFoundError:
             return ReadResult(events=(), torn=None, exists=False)
         except OSError as exc:
-            msg = f"cannot read the JSONL journal {self.path}: {exc.strerror}"
+            msg = f"cannot read the JSONL journal {self.path}: {os_reason(exc)}"
             raise JournalUnavailable(
                 msg, path=str(self.path), hint="check its permissions"
             ) from exc
@@ -68,7 +73,12 @@ class JsonlStore:
         return ReadResult(events=tuple(events), torn=torn, exists=True)
 
     def append(self, events: Sequence[Event]) -> None:
-        """Write `events` as lines in one write; fsync when durability is `full`."""
+        """Write `events` as lines in one write; fsync when durability is `full`.
+
+        All or nothing: if the write fails (disk full, I/O error), the file is cut back to its
+        length before the call, so a later append never follows a partial line. Raises
+        JournalUnavailable.
+        """
         if not events:
             return
         payload = "".join(encode(e) + "\n" for e in events).encode("utf-8")
@@ -76,25 +86,48 @@ class JsonlStore:
         if failpoints.armed("mid_append"):
             os.write(fd, payload[: max(1, len(payload) // 2)])
             failpoints.crash()
+        start = None
         try:
+            start = os.fstat(fd).st_size
             written = os.write(fd, payload)
             while written < len(payload):
                 written += os.write(fd, payload[written:])
             if self.durability == "full":
                 os.fsync(fd)
         except OSError as exc:
-            msg = f"cannot append to the JSONL journal {self.path}: {exc.strerror}"
+            cut = start is not None and self._cut_back(fd, start)
+            msg = f"cannot append to the JSONL journal {self.path}: {os_reason(exc)}"
             raise JournalUnavailable(
                 msg,
                 path=str(self.path),
-                state="the database journal table holds the events; recovery mirrors them later",
+                state="the JSONL was left as it was"
+                if cut
+                else "the JSONL may end in a partial line, which the next command sets aside",
                 hint="free disk space or fix permissions, then run `schemalog recover`",
             ) from exc
 
     def sync(self) -> None:
-        """Force appended lines to stable storage."""
+        """Force appended lines to stable storage; raises JournalUnavailable."""
         if self._fd is not None:
-            os.fsync(self._fd)
+            try:
+                os.fsync(self._fd)
+            except OSError as exc:
+                msg = f"cannot flush the JSONL journal {self.path} to disk: {os_reason(exc)}"
+                raise JournalUnavailable(
+                    msg,
+                    path=str(self.path),
+                    state="the events are in the database's journal table; lines of the JSONL "
+                    "may be lost in a power cut, and the next command copies them back",
+                    hint="check the disk (dmesg), then run `schemalog verify`",
+                ) from exc
+
+    def _cut_back(self, fd: int, size: int) -> bool:
+        """Truncate the file to `size` after a failed append; whether that worked."""
+        try:
+            os.ftruncate(fd, size)
+        except OSError:
+            return False
+        return True
 
     def cut_torn_tail(self, torn: TornTail) -> None:
         """Remove the torn bytes at the end of the file (the caller has saved them)."""
@@ -105,32 +138,30 @@ class JsonlStore:
             os.fsync(fh.fileno())
 
     def close(self) -> None:
-        """Sync and close the file descriptor (appends reopen it)."""
+        """Sync and close the file descriptor (appends reopen it); never raises for the sync
+        (a failed fsync here is reported by `sync()`, which every command calls first)."""
         if self._fd is not None:
             fd, self._fd = self._fd, None
             try:
                 os.fsync(fd)
+            except OSError:
+                pass
             finally:
                 os.close(fd)
 
     def _open(self) -> int:
         if self._fd is None:
             try:
-                created = not self.path.exists()
-                self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+                fd, created = open_append(self.path)
+                self._fd = fd
                 if created:
-                    _fsync_dir(self.path.parent)
+                    fsync_dir(self.path.parent)
             except OSError as exc:
-                msg = f"cannot open the JSONL journal {self.path}: {exc.strerror}"
+                msg = f"cannot open the JSONL journal {self.path}: {os_reason(exc)}"
                 raise JournalUnavailable(
-                    msg, path=str(self.path), hint="check the directory's permissions"
+                    msg,
+                    path=str(self.path),
+                    state="nothing was written to the JSONL",
+                    hint="check the directory's permissions and free space",
                 ) from exc
         return self._fd
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

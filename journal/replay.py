@@ -176,6 +176,29 @@ class _Fold:
             return
         self.attempts[index].update(outcome=outcome, finished_at=ts, error=error)
 
+    def end_attempt(self, e: Event, outcome: str, error: Any) -> None:
+        """Close the open attempt `e` ends; if it has none (its `step_started` was rolled back
+        with a whole transaction), `e` stands for the whole attempt."""
+        run_id = str(e.data.get("run_id", e.run_id))
+        if (run_id, e.version) in self.open or e.version is None:
+            self.close_attempt(run_id, e.version, outcome, e.ts, error)
+            return
+        if e.data.get("direction") is None or e.data.get("attempt_closed"):
+            return
+        self.attempts.append(
+            {
+                "run_id": run_id,
+                "version": e.version,
+                "direction": e.data.get("direction", "up"),
+                "name": e.data.get("name", ""),
+                "started_at": e.ts,
+                "started_seq": e.seq,
+                "outcome": outcome,
+                "finished_at": e.ts,
+                "error": error,
+            }
+        )
+
     def remember(self, seq: int, record: AppliedMigration) -> None:
         self.history.setdefault(record.version, []).append((seq, record))
 
@@ -248,6 +271,9 @@ class _Fold:
             e.run_id, d.get("backup_id", ""), d.get("preserved"), e.ts
         )
 
+    def _on_restore_failed(self, e: Event, d: dict[str, Any]) -> None:
+        self.pending_restore = None
+
     def _on_backup_restored(self, e: Event, d: dict[str, Any]) -> None:
         self.pending_restore = None
         self.version = int(d.get("version", 0))
@@ -297,14 +323,14 @@ class _Fold:
         self.fingerprint = d.get("fingerprint_after", self.fingerprint)
 
     def _on_step_failure(self, e: Event, d: dict[str, Any]) -> None:
-        self.close_attempt(e.run_id, e.version, "failed", e.ts, d.get("error"))
+        self.end_attempt(e, "failed", d.get("error"))
 
     def _on_rolled_back(self, e: Event, d: dict[str, Any]) -> None:
         self.close_attempt(e.run_id, e.version, "failed", e.ts, d.get("error"))
 
     def _on_attempt_interrupted(self, e: Event, d: dict[str, Any]) -> None:
         target = str(d.get("run_id", e.run_id))
-        self.close_attempt(target, e.version, "interrupted", e.ts, d.get("error"))
+        self.end_attempt(e, "interrupted", d.get("error"))
         if d.get("run_interrupted"):
             self.finish_run(target, "interrupted", e.ts, d.get("error"))
 
@@ -356,6 +382,7 @@ _HANDLERS = {
     Kind.BACKUP_REMOVED: _Fold._on_backup_removed,
     Kind.RESTORE_STARTED: _Fold._on_restore_started,
     Kind.BACKUP_RESTORED: _Fold._on_backup_restored,
+    Kind.RESTORE_FAILED: _Fold._on_restore_failed,
     Kind.STEP_STARTED: _Fold._on_step_started,
     Kind.STEP_APPLIED: _Fold._on_step_applied,
     Kind.STEP_REVERTED: _Fold._on_step_reverted,

@@ -1,10 +1,12 @@
 """The one exception hierarchy of schemalog.
 
-Every class says in its docstring when it is raised. Messages are built by the
-raiser as `what` (what failed, naming the file/migration/value), `state` (what
-the database holds now) and `hint` (the next command). `exit_code` follows the
-contract: 1 failed and rolled back / check found a problem, 2 usage or file
-error (nothing ran), 3 lock held, 4 needs a human (nothing was changed).
+Every class says in its docstring when it is raised. Messages are built by the raiser as
+`what` (what failed, naming the file/migration/value), `state` (what the database holds now)
+and `hint` (the next command). `exit_code` follows the contract: 1 failed and rolled back /
+check found a problem, 2 usage or file error (nothing ran), 3 lock held or database busy,
+4 needs a human (nothing was changed); 130/143 interrupted by SIGINT/SIGTERM. The roots
+(`SchemalogError`, and `NeedsHuman` for every exit-4 error, journal errors included) live in
+`schemalog.journal.errors`; `schemalog.errors` re-exports everything.
 """
 
 from __future__ import annotations
@@ -15,7 +17,11 @@ from schemalog.journal.errors import (
     JournalError,
     JournalLayoutError,
     JournalsDiverged,
+    JournalTableUnwritable,
     JournalUnavailable,
+    JournalUnsettled,
+    NeedsHuman,
+    PlantedSymlink,
     SchemalogError,
 )
 
@@ -26,14 +32,18 @@ __all__ = [
     "BackupVerificationFailed",
     "CheckFailed",
     "ConfigError",
+    "DatabaseBusy",
     "DatabaseCorrupt",
     "DriftDetected",
+    "Interrupted",
     "IrreconcilableState",
     "JournalChainBroken",
     "JournalCorrupt",
     "JournalError",
     "JournalLayoutError",
+    "JournalTableUnwritable",
     "JournalUnavailable",
+    "JournalUnsettled",
     "JournalsDiverged",
     "LockHeld",
     "LockTimeout",
@@ -41,12 +51,16 @@ __all__ = [
     "MigrationFileError",
     "NeedsHuman",
     "NotReversible",
+    "PlantedSymlink",
+    "RecoveryPending",
     "RegistryError",
     "RestoreError",
     "SchemalogError",
     "StepFailed",
+    "Unwritable",
     "UsageError",
     "VerificationFailed",
+    "WaitedRunFailed",
 ]
 
 
@@ -81,6 +95,13 @@ class RegistryError(UsageError):
 
 class BackupNotFound(UsageError):
     """Raised when a backup id names no backup known to the journal or on disk."""
+
+
+class Unwritable(UsageError):
+    """Raised before anything is written when the database, its directory, the JSONL or the
+    backup directory cannot be written (read-only file or file system, permissions)."""
+
+    default_state = "nothing was written"
 
 
 # --- exit 1: failed and rolled back, or a problem found ----------------------
@@ -144,14 +165,41 @@ class LockTimeout(LockHeld):
     """Raised when the lock was not acquired within `--lock-timeout` seconds."""
 
 
+class DatabaseBusy(LockHeld):
+    """Raised when another connection (the application) kept SQLite's write lock past the
+    `--lock-timeout` budget; nothing of the run was applied."""
+
+    default_state = "nothing of this run was applied"
+
+
+class RecoveryPending(SchemalogError):
+    """Raised by a read-only command that meets a hot journal (a writer was killed inside a
+    transaction): reading would mean rolling it back, which only a writing command does."""
+
+    default_state = "the database holds its last committed state plus a pending rollback"
+
+
+class WaitedRunFailed(SchemalogError):
+    """Raised in a process that waited for the lock behind a run that then failed: it
+    reports that failure instead of trying the same migration again (unless retrying is
+    asked for)."""
+
+    default_state = "this process changed nothing"
+
+
+class Interrupted(SchemalogError):
+    """Raised when SIGINT or SIGTERM stopped a command; what it had not committed is rolled
+    back and the attempt is recorded as interrupted. `exit_code` is 128 + the signal."""
+
+    default_state = "what had not been committed was rolled back"
+
+    def __init__(self, what: str, *, signum: int = 2, **kw) -> None:
+        self.signum = signum
+        self.exit_code = 128 + signum
+        super().__init__(what, **kw)
+
+
 # --- exit 4: a human must look -----------------------------------------------
-
-
-class NeedsHuman(SchemalogError):
-    """Raised when the database or journal is in a state that must not be repaired blindly."""
-
-    exit_code = 4
-    default_state = "nothing was changed"
 
 
 class IrreconcilableState(NeedsHuman):

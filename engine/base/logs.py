@@ -14,11 +14,13 @@ import sys
 from typing import TYPE_CHECKING, Any, TextIO
 
 from schemalog.engine.base.errors import ConfigError
+from schemalog.engine.base.settings import LOG_FORMATS
+from schemalog.engine.base.terminal import is_tty
 
 if TYPE_CHECKING:
     from structlog.typing import FilteringBoundLogger
 
-__all__ = ["LOG_FORMATS", "configure_logging", "get_logger", "silence_logging"]
+__all__ = ["configure_logging", "get_logger", "silence_logging"]
 
 # structlog (and, through structlog.dev, rich) costs tens of milliseconds to import;
 # a command whose logs are silenced never pays for it.
@@ -41,17 +43,6 @@ def silence_logging() -> None:
     """Drop every log event until `configure_logging` is called again (no structlog import)."""
     global _silenced
     _silenced = True
-
-
-LOG_FORMATS = ("auto", "human", "json")
-
-
-def _is_tty(stream: TextIO) -> bool:
-    """Whether `stream` is an open terminal."""
-    try:
-        return bool(stream.isatty())
-    except (AttributeError, ValueError):  # no isatty, or a closed stream
-        return False
 
 
 def configure_logging(
@@ -86,7 +77,7 @@ def configure_logging(
     if fmt == "json":
         renderer = [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()]
     else:
-        colors = _is_tty(out) and "NO_COLOR" not in os.environ
+        colors = is_tty(out) and "NO_COLOR" not in os.environ
         renderer = [
             structlog.dev.ConsoleRenderer(
                 colors=colors, exception_formatter=structlog.dev.plain_traceback

@@ -47,3 +47,20 @@ class DatabasePaths:
     def rollback_journal(self) -> Path:
         """SQLite's rollback journal `<database>-journal`."""
         return self.database.with_name(self.database.name + "-journal")
+
+    @property
+    def sqlite_files(self) -> tuple[Path, ...]:
+        """The database file and SQLite's own files beside it, in the order to preserve them."""
+        return (self.database, self.wal, self.rollback_journal, self.shm)
+
+    def backup_file(self, recorded: str) -> Path:
+        """Where the backup file the journal recorded as `recorded` is now.
+
+        New records hold the file name, relative to the backup directory, so a database moved
+        with its sidecar files keeps its backups. Older records hold an absolute path: it is
+        used while it exists; otherwise the file of that name in the backup directory.
+        """
+        path = Path(recorded)
+        if not path.is_absolute():
+            return self.backup_dir / path
+        return path if path.exists() else self.backup_dir / path.name

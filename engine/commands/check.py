@@ -19,26 +19,27 @@ import shutil
 import sqlite3
 import tempfile
 from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import attrs
 
-from schemalog.engine.base.errors import SchemalogError, UsageError
+from schemalog.engine.base.connection import open_database
+from schemalog.engine.base.context import Context
+from schemalog.engine.base.errors import CheckFailed, NeedsHuman, SchemalogError, UsageError
 from schemalog.engine.base.settings import Settings
+from schemalog.engine.commands.inspect import replay, verify
+from schemalog.engine.commands.migrate import downgrade, upgrade
 from schemalog.engine.core.fingerprint import EMPTY_FINGERPRINT, schema_fingerprint
+from schemalog.engine.files.migration import Migration
 from schemalog.engine.files.registry import Registry, load_registry
-from schemalog.engine.migrator import Migrator
-
-if TYPE_CHECKING:
-    from schemalog.engine.files.migration import Migration
 
 __all__ = [
     "CheckReport",
     "MigrationCheck",
+    "check",
     "check_copy",
     "check_from_empty",
-    "check_migrations",
     "copy_database",
     "scratch_settings",
 ]
@@ -101,25 +102,41 @@ def scratch_settings(settings: Settings, workdir: Path) -> Settings:
     )
 
 
-def check_migrations(
+def check(
     settings: Settings,
     *,
     from_scratch: bool = False,
     workdir: Path | None = None,
     on_result: Callable[[MigrationCheck], None] | None = None,
+    on_pass: Callable[[str], None] | None = None,
 ) -> list[CheckReport]:
     """Test migrations on scratch databases; the real database is only read.
 
-    The pending migrations are tested on a copy of the configured database when it
-    exists (`check_copy`); every migration is tested from an empty database
-    (`check_from_empty`) with `from_scratch` or when there is no database to copy.
-    Raises what those two raise.
+    The pending migrations are tested on a copy of the configured database when it exists
+    (`check_copy`); every migration is tested from an empty database (`check_from_empty`)
+    with `from_scratch` or when there is no database to copy. `on_pass(description)` is
+    called before each pass and `on_result(result)` after each migration. Returns the reports; raises CheckFailed (with `reports` attached)
+    when a migration failed, and what `check_copy` raises.
     """
     reports: list[CheckReport] = []
     if settings.database is not None and settings.database.exists():
+        if on_pass is not None:
+            on_pass(f"pending migrations, on a copy of {settings.database}:")
         reports.append(check_copy(settings, workdir=workdir, on_result=on_result))
     if from_scratch or not reports:
+        if on_pass is not None:
+            on_pass("every migration, from an empty database:")
         reports.append(check_from_empty(settings, workdir=workdir, on_result=on_result))
+    failed = [r for rep in reports for r in rep.failed]
+    if failed:
+        error = CheckFailed(
+            f"check: {len(failed)} migration(s) failed: "
+            + "; ".join(f"{r.filename}: {r.detail}" for r in failed),
+            state="the real database was not touched",
+            hint="fix the migration and re-run",
+        )
+        error.reports = reports  # type: ignore[attr-defined]
+        raise error
     return reports
 
 
@@ -175,8 +192,8 @@ def _check_pass(
             description = f"on a copy of {source}"
         else:
             description = "from an empty database"
-        migrator = Migrator(scratch)
-        start = migrator.replay().version if db.exists() else 0
+        ctx = Context(scratch)
+        start = replay(ctx).version if db.exists() else 0
         results: list[MigrationCheck] = []
         broken: str | None = None
         for mig in registry:
@@ -187,7 +204,7 @@ def _check_pass(
                     mig.version, mig.filename, SKIPPED, f"after the failure of {broken}"
                 )
             else:
-                result = _check_one(migrator, db, mig)
+                result = _check_one(ctx, db, mig)
                 if result.outcome == FAILED:
                     broken = mig.filename
             results.append(result)
@@ -201,22 +218,22 @@ def _check_pass(
         )
 
 
-def _check_one(migrator: Migrator, db: Path, mig: Migration) -> MigrationCheck:
+def _check_one(ctx: Context, db: Path, mig: Migration) -> MigrationCheck:
     steps: list[str] = []
     phase = "up"
     try:
         before = _fingerprint(db)
-        migrator.upgrade(mig.version)
+        upgrade(ctx, mig.version)
         steps.append("up")
         phase = "verify"
-        migrator.verify()
+        verify(ctx)
         steps.append("verify")
         if mig.down is None:
             return MigrationCheck(
                 mig.version, mig.filename, OK, "no down: round trip skipped", tuple(steps)
             )
         phase = "down"
-        migrator.downgrade(mig.version - 1)
+        downgrade(ctx, mig.version - 1)
         steps.append("down")
         phase = "schema"
         after = _fingerprint(db)
@@ -230,7 +247,7 @@ def _check_one(migrator: Migrator, db: Path, mig: Migration) -> MigrationCheck:
             )
         steps.append("schema")
         phase = "up again"
-        migrator.upgrade(mig.version)
+        upgrade(ctx, mig.version)
         steps.append("up again")
     except UsageError:
         raise
@@ -245,22 +262,17 @@ def _fingerprint(db: Path) -> str:
     """The schema fingerprint of `db` (the empty one when it does not exist yet). Reads only."""
     if not db.exists():
         return EMPTY_FINGERPRINT
-    conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)
-    try:
+    with closing(open_database(db, mode="ro")) as conn:
         return schema_fingerprint(conn)
-    finally:
-        conn.close()
 
 
 def copy_database(source: Path, source_jsonl: Path, db: Path, jsonl: Path) -> None:
     """Copy `source` (SQLite's backup API, read-only) and its JSONL journal to scratch paths."""
-    src = sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True)
-    dst = sqlite3.connect(db)
+    src = open_database(source, mode="ro")
+    dst = open_database(db, mode="rwc")
     try:
         src.backup(dst)
     except sqlite3.DatabaseError as exc:
-        from schemalog.engine.base.errors import NeedsHuman
-
         msg = f"cannot copy database {source} for the check: {exc}"
         raise NeedsHuman(msg, hint="run `schemalog verify` on it") from exc
     finally:

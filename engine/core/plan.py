@@ -7,17 +7,14 @@ exactly the statements a real run executes.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
 import attrs
 
 from schemalog.engine.base.errors import MigrationFileError, NotReversible, UsageError
+from schemalog.engine.files.migration import Migration
+from schemalog.engine.files.registry import Registry
 from schemalog.engine.files.sqlsplit import split_statements
-
-if TYPE_CHECKING:
-    from schemalog.engine.files.migration import Migration
-    from schemalog.engine.files.registry import Registry
-    from schemalog.journal.replay import State
+from schemalog.journal.replay import State
 
 __all__ = ["Plan", "Step", "plan_down", "plan_up"]
 

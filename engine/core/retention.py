@@ -1,24 +1,21 @@
 """Backup retention: which backups to delete to stay within a count and a size budget.
 
-Pure: this module plans, it deletes nothing (`schemalog.engine.shell.backup.remove_backup` does).
+Pure: this module plans, it deletes nothing (`engine.shell.backup_file.remove_backup` does).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from schemalog.engine.base.errors import UsageError
-
-if TYPE_CHECKING:
-    from schemalog.engine.shell.backup import BackupInfo
+from schemalog.journal.replay import BackupRecord
 
 __all__ = ["newest_verified", "plan_retention"]
 
 
 def plan_retention(
-    backups: Sequence[BackupInfo], *, keep: int | None, max_bytes: int | None
-) -> list[BackupInfo]:
+    backups: Sequence[BackupRecord], *, keep: int | None, max_bytes: int | None
+) -> list[BackupRecord]:
     """The backups to delete, oldest first, to keep at most `keep` backups of `max_bytes` total.
 
     The newest verified backup is never deleted, even when it alone exceeds a limit. The
@@ -47,14 +44,14 @@ def plan_retention(
     return [b for i, b in enumerate(ordered) if i not in kept]
 
 
-def newest_verified(backups: Sequence[BackupInfo]) -> BackupInfo | None:
+def newest_verified(backups: Sequence[BackupRecord]) -> BackupRecord | None:
     """The newest backup whose `verified` is True, or None."""
     ordered = sorted(backups, key=_age)
     index = _newest_verified_index(ordered)
     return None if index is None else ordered[index]
 
 
-def _newest_verified_index(ordered: Sequence[BackupInfo]) -> int | None:
+def _newest_verified_index(ordered: Sequence[BackupRecord]) -> int | None:
     """Index of the last verified backup in `ordered` (oldest first), or None."""
     for i in reversed(range(len(ordered))):
         if ordered[i].verified:
@@ -62,6 +59,6 @@ def _newest_verified_index(ordered: Sequence[BackupInfo]) -> int | None:
     return None
 
 
-def _age(backup: BackupInfo) -> tuple[str, str]:
+def _age(backup: BackupRecord) -> tuple[str, str]:
     """Sort key: oldest first (creation time, then id)."""
     return backup.created_at, backup.id

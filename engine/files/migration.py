@@ -43,6 +43,7 @@ from schemalog.engine.files.sqlsplit import find_untakeable, is_blank_sql, split
 
 __all__ = [
     "FILENAME_PATTERN",
+    "NAME_PATTERN",
     "Migration",
     "StepCode",
     "compute_checksum",
@@ -54,8 +55,10 @@ __all__ = [
 #: What `up` and `down` hold: an SQL script, or a function run with the connection.
 StepCode: TypeAlias = str | Callable[[sqlite3.Connection], None]
 
+#: The name part of a migration file name: lower-case letters, digits and `_`.
+NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9_]*")
 #: The name of a migration file: version digits, `_`, name, and `.py` or `.sql`.
-FILENAME_PATTERN = re.compile(r"^([0-9]+)_([a-z0-9][a-z0-9_]*)\.(py|sql)$")
+FILENAME_PATTERN = re.compile(rf"^([0-9]+)_({NAME_PATTERN.pattern})\.(py|sql)$")
 
 _MODULE_PREFIX = "_schemalog_migration_"
 _BOM = "\ufeff"

@@ -1,50 +1,96 @@
-"""The executor: applies or reverts the steps of a `Plan`, each all-or-nothing.
+"""The executor: applies or reverts the steps of a `Plan`; it owns the run's transactions.
 
-Per step: `step_started`, SAVEPOINT, the step's SQL (or Python function),
-its verify queries, `PRAGMA foreign_key_check`, for `down` the schema check
-against the fingerprint recorded before `up`, `PRAGMA user_version`, and
-`step_applied`/`step_reverted` — all inside the transaction. On any error the
-savepoint is rolled back (the database holds nothing of the step) and
-`step_failed`/`verification_failed` plus `rolled_back` are recorded; the run stops.
+From `BEGIN IMMEDIATE` to `COMMIT` or `ROLLBACK`, every transaction of a run is opened and
+ended here and nowhere else. The run starts by taking SQLite's write lock (waiting at most
+what is left of the `lock_timeout` budget: an application holding it longer gives
+`DatabaseBusy`, exit 3); while it holds the lock the hooks take the run's backup, so no
+application write can fall between the backup and the first step.
 
-Transactions: with `per_step_commit=False` consecutive ordinary steps share one
-transaction (one commit for the run, a savepoint per step); with True each step
-commits. Steps with `foreign_keys = False` get a transaction of their own with
-enforcement turned off before BEGIN (a no-op inside one) and restored on every
-path. Steps with `transactional = False` run in autocommit mode right after a
-fresh backup, and a failure restores that backup.
+Per step: `step_started`, SAVEPOINT, the step's SQL (or Python function), its verify
+queries, `PRAGMA foreign_key_check`, for `down` the schema check against the fingerprint
+recorded before `up`, `PRAGMA user_version`, and `step_applied`/`step_reverted` — all inside
+the transaction. On an error the savepoint is rolled back (the database holds nothing of the
+step) and `step_failed`/`verification_failed` plus `rolled_back` are recorded; the run stops.
+
+Three things can take more than the step away, and each is said as it is:
+- SQLite rolls back the *whole* transaction by itself on SQLITE_FULL and some I/O errors
+  (also when COMMIT fails): every step since the last COMMIT is undone, and their events
+  with them. The executor notices (`Connection.in_transaction`), records the failure outside
+  the transaction (`rolled_back` with `method: "transaction"` naming the undone steps) and
+  says which steps stay applied: those of earlier commits only.
+- SIGINT/SIGTERM (`engine.shell.signals`): the running statement is interrupted, the open
+  transaction rolled back, the attempt recorded as interrupted; `Interrupted` is raised.
+- Anything else outside a step (the journal cannot be written...) rolls back and raises.
+
+Transactions: with `per_step_commit=False` consecutive ordinary steps share one transaction
+(one commit for the run, a savepoint per step); with True each step commits. Steps with
+`foreign_keys = False` get a transaction of their own with enforcement turned off before
+BEGIN (a no-op inside one) and restored on every path. Steps with `transactional = False`
+(VACUUM and the like) run in autocommit mode after a fresh backup; each of their statements
+is atomic by itself, so a failing one leaves the statements before it applied: the failure
+says which, and the database is never restored over concurrent writes (the fresh backup is
+for recovery, should the database itself be damaged).
 """
 
 from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 import attrs
 
-from schemalog.engine.base.errors import MigrationFailed, StepFailed, VerificationFailed
+from schemalog.engine.base.connection import sqlite_reason
+from schemalog.engine.base.errors import (
+    DatabaseBusy,
+    MigrationFailed,
+    StepFailed,
+    VerificationFailed,
+)
 from schemalog.engine.core.fingerprint import schema_fingerprint
 from schemalog.engine.core.plan import Plan, Step
+from schemalog.engine.files.migration import Migration
+from schemalog.engine.shell import signals
 from schemalog.journal import failpoints
 from schemalog.journal.events import Draft, Kind
 from schemalog.journal.journal import Journal
+from schemalog.journal.replay import BackupRecord
 
-__all__ = ["Executor", "RunResult", "StepResult"]
+__all__ = ["Executor", "Hooks", "RunResult", "StepResult"]
 
 _SAVEPOINT = "schemalog_step"
 _MAX_SQL = 500
 
 
+class Hooks(Protocol):
+    """What the executor asks of the run it executes (`engine.shell.run.Run`)."""
+
+    def take_backup(self) -> BackupRecord:
+        """The run's backup, taken while the executor holds the write lock."""
+        ...
+
+    def confirm_backup(self) -> None:
+        """Wait for the run's backup check before the first COMMIT (raises if it failed)."""
+        ...
+
+    def fresh_backup(self) -> BackupRecord:
+        """A verified backup now, before a step that runs outside a transaction."""
+        ...
+
+    def step_done(self, version: int, name: str, direction: str, outcome: str) -> None:
+        """A step ended with `outcome`."""
+        ...
+
+
 @attrs.frozen
 class StepResult:
-    """What happened to one step."""
+    """What happened to one step; `outcome` applied | reverted | failed | undone."""
 
     version: int
     name: str
     direction: str
-    outcome: str  # applied | reverted | failed
+    outcome: str
     duration_ms: int
     statements: int
     error: str | None = None
@@ -73,77 +119,176 @@ class _StepError(Exception):
         self.error = error
 
 
+class _TransactionLost(Exception):
+    """Internal: SQLite rolled the whole open transaction back by itself."""
+
+    def __init__(self, step: Step | None, reason: str, failure: _StepError | None = None) -> None:
+        super().__init__(reason)
+        self.step = step
+        self.reason = reason
+        self.failure = failure
+
+
 class Executor:
-    """Runs plans on one connection, recording every step in `journal`."""
+    """Runs one plan on the journal's connection, recording every step in the journal."""
 
     def __init__(
         self,
         journal: Journal,
         run_id: str,
+        hooks: Hooks,
         *,
         per_step_commit: bool = False,
-        fresh_backup: Callable[[], Any] | None = None,
-        restore_backup: Callable[[Any], None] | None = None,
-        before_first_commit: Callable[[], None] | None = None,
-        log: Any = None,
+        wait_budget: float = 30.0,
     ) -> None:
         self.journal = journal
         self.conn = journal.conn
         self.run_id = run_id
+        self.hooks = hooks
         self.per_step_commit = per_step_commit
-        self.fresh_backup = fresh_backup
-        self.restore_backup = restore_backup
-        # Called (once) inside the transaction right before the run's first COMMIT: the
-        # engine waits there for the background check of the run's backup.
-        self.before_first_commit = before_first_commit
-        self.log = log
+        self._deadline = time.monotonic() + wait_budget
+        self._results: list[StepResult] = []
+        self._segment = 0  # index of the first result not yet committed
+        self._confirmed = False
+        self._last_error: MigrationFailed | None = None
+        self._fp_cache: tuple[int, str] | None = None
 
     # -- the run ---------------------------------------------------------------
 
     def execute(self, plan: Plan) -> RunResult:
-        """Run every step of `plan` in order; stop at the first failure.
+        """Take the write lock, have the run's backup taken under it, run every step, commit.
 
-        May be entered with a transaction open (the run's first segment); leaves
-        none open. Raises only for errors outside a step (I/O on the journal,
-        interrupts): the open transaction is rolled back first.
+        Stops at the first failure; leaves no transaction open. Raises DatabaseBusy when the
+        write lock stays taken past the budget (nothing of the run was applied),
+        Interrupted on SIGINT/SIGTERM, and whatever stops the run outside a step (after a
+        rollback of what was not committed).
         """
-        results: list[StepResult] = []
         error: MigrationFailed | None = None
         try:
-            for step in plan.steps:
-                if step.transactional and step.foreign_keys:
-                    result = self._in_transaction(step, own=self.per_step_commit)
-                elif step.transactional:
-                    result = self._without_foreign_keys(step)
-                else:
-                    result = self._outside_transaction(step)
-                results.append(result)
-                if result.outcome == "failed":
-                    error = self._last_error
-                    break
-            self._commit()
+            with signals.watching(self.conn):
+                self._begin()
+                self.hooks.take_backup()
+                for step in plan.steps:
+                    signals.check()
+                    if self._run(step).outcome == "failed":
+                        error = self._last_error
+                        break
+                self._commit()
+        except _TransactionLost as lost:
+            error = self._lost(lost)
         except BaseException:
             self._fp_cache = None
             self.journal.rollback()
             raise
-        return RunResult(tuple(results), error)
+        return RunResult(tuple(self._results), error)
 
-    _last_error: MigrationFailed | None = None
+    def adopt(self, version: int, migrations: Sequence[Migration]) -> None:
+        """Record that the database is at `version` without running any migration (baseline):
+        `PRAGMA user_version` and `baseline_set` (the files' checksums, the schema) commit
+        together. Raises DatabaseBusy like `execute`."""
+        with signals.watching(self.conn):
+            self._begin()
+            try:
+                self.conn.execute(f"PRAGMA user_version = {int(version)}")
+                data = {
+                    "checksums": {str(m.version): m.checksum for m in migrations},
+                    "names": {str(m.version): m.name for m in migrations},
+                    "fingerprint": schema_fingerprint(self.conn),
+                }
+                self.journal.append(Draft(self.run_id, Kind.BASELINE_SET, version, data))
+                self.journal.commit()
+            except BaseException:
+                self.journal.rollback()
+                raise
 
-    def _commit(self) -> None:
-        if self.conn.in_transaction:
-            self._run_first_commit_hook()
-            failpoints.hit("before_commit")
-            self.journal.commit()
+    def _run(self, step: Step) -> StepResult:
+        if step.transactional and step.foreign_keys:
+            return self._in_transaction(step, own=self.per_step_commit)
+        if step.transactional:
+            return self._without_foreign_keys(step)
+        return self._outside_transaction(step)
 
-    def _run_first_commit_hook(self) -> None:
-        if self.before_first_commit is not None:
-            hook, self.before_first_commit = self.before_first_commit, None
-            hook()
+    # -- transactions -----------------------------------------------------------
 
     def _begin(self) -> None:
-        if not self.conn.in_transaction:
+        """BEGIN IMMEDIATE, waiting for SQLite's write lock within the budget."""
+        if self.conn.in_transaction:
+            return
+        budget = max(0.0, self._deadline - time.monotonic())
+        self.conn.execute(f"PRAGMA busy_timeout = {int(budget * 1000)}")
+        try:
             self.journal.begin()
+        except sqlite3.OperationalError as exc:
+            if not (getattr(exc, "sqlite_errorname", "") or "").startswith("SQLITE_BUSY"):
+                raise
+            done = [r for r in self._results if r.outcome in ("applied", "reverted")]
+            state = (
+                "nothing of this run was applied"
+                if not done
+                else f"steps {_versions(done)} of this run stay applied (committed); "
+                "the others did not start"
+            )
+            raise DatabaseBusy(
+                "the database is busy: another connection holds a write transaction "
+                f"(waited {budget:.1f} s for SQLite's write lock)",
+                state=state,
+                hint="retry when the application's write transaction ends, or raise --lock-timeout",
+            ) from exc
+
+    def _commit(self) -> None:
+        """COMMIT the open transaction (after the backup is confirmed, the first time)."""
+        if not self.conn.in_transaction:
+            return
+        self._confirm_backup()
+        failpoints.hit("before_commit")
+        try:
+            self.journal.commit()
+        except sqlite3.Error as exc:
+            if self.conn.in_transaction:
+                self.journal.rollback()
+            raise _TransactionLost(None, f"COMMIT failed: {sqlite_reason(exc)}") from exc
+        self._segment = len(self._results)
+
+    def _confirm_backup(self) -> None:
+        if not self._confirmed:
+            self._confirmed = True
+            self.hooks.confirm_backup()
+
+    def _lost(self, lost: _TransactionLost) -> MigrationFailed:
+        """Record what SQLite's rollback of the whole transaction took; return the error."""
+        self._fp_cache = None
+        undone = [r for r in self._results[self._segment :] if r.outcome != "failed"]
+        kept = [r for r in self._results[: self._segment] if r.outcome != "failed"]
+        self._results[self._segment :] = [
+            attrs.evolve(r, outcome="undone") if r.outcome != "failed" else r
+            for r in self._results[self._segment :]
+        ]
+        step = lost.step
+        version = step.version if step is not None else (undone[-1].version if undone else None)
+        if lost.failure is not None and step is not None:
+            self._record(lost.failure.kind, step, {**lost.failure.data, "transaction_lost": True})
+        data: dict[str, Any] = {
+            "method": "transaction",
+            "undone": [r.version for r in undone],
+            "error": lost.reason,
+        }
+        if step is not None:
+            data.update(direction=step.direction, name=step.migration.name)
+        self.journal.append(Draft(self.run_id, Kind.ROLLED_BACK, version, data))
+        stays = (
+            f"steps {_versions(kept)} stay applied (committed earlier)"
+            if kept
+            else "no step of this run stays applied"
+        )
+        gone = f"steps {_versions(undone)} of this run were undone with it" if undone else ""
+        what = lost.failure.error.what if lost.failure is not None else lost.reason
+        cls = type(lost.failure.error) if lost.failure is not None else StepFailed
+        return cls(
+            f"{what}; SQLite rolled back the whole transaction",
+            version=version,
+            state="; ".join(p for p in (gone, stays) if p),
+            hint="free disk space (or fix the I/O error), then run `schemalog up` again",
+        )
 
     # -- the three ways to run a step ----------------------------------------------
 
@@ -170,8 +315,8 @@ class Executor:
 
     def _outside_transaction(self, step: Step) -> StepResult:
         self._commit()
-        self._run_first_commit_hook()  # nothing to commit, but about to write outside a transaction
-        backup = self.fresh_backup() if self.fresh_backup else None
+        self._confirm_backup()  # nothing to commit, but about to write outside a transaction
+        self.hooks.fresh_backup()
         started = time.perf_counter()
         self._record(Kind.STEP_STARTED, step, self._start_data(step))
         failpoints.hit("after_step_started")
@@ -183,21 +328,19 @@ class Executor:
         except _StepError as exc:
             self._fp_cache = None
             self._restore_foreign_keys(previous)
+            signals.check()
             self._record(exc.kind, step, exc.data)
-            if backup is not None and self.restore_backup is not None:
-                self.restore_backup(backup)
-                method = "restored_backup"
-            else:
-                method = "none"
             self._record(
                 Kind.ROLLED_BACK,
                 step,
-                {"direction": step.direction, "name": step.migration.name, "method": method},
+                {"direction": step.direction, "name": step.migration.name, "method": "statement"},
             )
             return self._failed(step, started, exc)
         self._restore_foreign_keys(previous)
         self._record(self._done_kind(step), step, data)
-        return self._succeeded(step, started, data)
+        result = self._succeeded(step, started, data)
+        self._segment = len(self._results)  # autocommitted
+        return result
 
     def _restore_foreign_keys(self, previous: int) -> None:
         if self.conn.in_transaction:  # a non-transactional body left one open: end it
@@ -213,24 +356,17 @@ class Executor:
         self.journal.savepoint(_SAVEPOINT)
         try:
             data = self._run_step(step, force_fk_check=force_fk_check)
-            if not self.conn.in_transaction:
-                self.journal.adopt_commit()
-                raise _StepError(
-                    Kind.STEP_FAILED,
-                    self._fail_data(step, "the migration ended the transaction itself", None, None),
-                    StepFailed(
-                        f"{step.migration.filename} committed or rolled back the transaction itself",
-                        version=step.version,
-                        state="statements before that point may be committed; the journal did not record the step",
-                        hint="remove COMMIT/ROLLBACK from the migration, then run `schemalog verify`",
-                    ),
-                )
+            if self.journal.transaction_lost():  # a Python step swallowed SQLite's error
+                raise _TransactionLost(step, "the transaction ended inside the step")
             self._record(self._done_kind(step), step, data)
             self.journal.release(_SAVEPOINT)
         except _StepError as exc:
             self._fp_cache = None
-            if self.conn.in_transaction:
-                self.journal.rollback_to(_SAVEPOINT)
+            if self.journal.transaction_lost():
+                raise _TransactionLost(step, exc.error.what, exc) from exc
+            if signals.pending() is not None:
+                self._interrupted(step)
+            self.journal.rollback_to(_SAVEPOINT)
             self._record(exc.kind, step, exc.data)
             self._record(
                 Kind.ROLLED_BACK,
@@ -239,6 +375,26 @@ class Executor:
             )
             return self._failed(step, started, exc)
         return self._succeeded(step, started, data)
+
+    def _interrupted(self, step: Step) -> None:
+        """A signal stopped the step: roll back everything not committed, record, raise."""
+        undone = [r.version for r in self._results[self._segment :] if r.outcome != "failed"]
+        self.journal.rollback()
+        self.journal.append(
+            Draft(
+                self.run_id,
+                Kind.ATTEMPT_INTERRUPTED,
+                step.version,
+                {
+                    "run_id": self.run_id,
+                    "direction": step.direction,
+                    "name": step.migration.name,
+                    "run_interrupted": False,
+                    "undone": undone,
+                },
+            )
+        )
+        signals.check()
 
     def _run_step(self, step: Step, *, force_fk_check: bool) -> dict[str, Any]:
         """Run the step's body and checks; raise _StepError; return the success payload."""
@@ -273,7 +429,7 @@ class Executor:
                     hint="fix `down` so it undoes `up` exactly (compare with `schemalog verify`)",
                 ),
             )
-        self.conn.execute(f"PRAGMA user_version = {int(step.target_version)}")
+        self._execute(step, f"PRAGMA user_version = {int(step.target_version)}")
         data: dict[str, Any] = {
             "direction": step.direction,
             "name": mig.name,
@@ -286,6 +442,20 @@ class Executor:
         if step.direction == "down":
             data["to_version"] = step.target_version
         return data
+
+    def _execute(self, step: Step, sql: str) -> None:
+        """Run schemalog's own statement of a step; an SQLite error fails the step."""
+        try:
+            self.conn.execute(sql)
+        except sqlite3.Error as exc:
+            raise _StepError(
+                Kind.STEP_FAILED,
+                self._fail_data(step, str(exc), sql, None, exc),
+                StepFailed(
+                    f"{step.migration.filename} ({step.direction}) failed: {sqlite_reason(exc)}",
+                    version=step.version,
+                ),
+            ) from exc
 
     def _run_body(self, step: Step, code: Any) -> int:
         mig = step.migration
@@ -310,7 +480,7 @@ class Executor:
                     hint = "remove commit()/rollback()/executescript()/SAVEPOINT from the function"
                 raise _StepError(
                     Kind.STEP_FAILED,
-                    self._fail_data(step, error, "python function", None),
+                    self._fail_data(step, error, "python function", None, exc),
                     StepFailed(
                         f"{mig.filename} ({step.direction}) failed: {error}",
                         version=step.version,
@@ -325,12 +495,25 @@ class Executor:
             try:
                 self.conn.execute(stmt)
             except sqlite3.Error as exc:
+                state = None
+                if not step.transactional:
+                    state = (
+                        f"statements 1-{position - 1} of the step ran and stay (it runs outside a "
+                        f"transaction); statement {position} was rolled back by SQLite; the "
+                        "migration is not recorded as applied"
+                        if position > 1
+                        else "statement 1 was rolled back by SQLite; the database is unchanged"
+                    )
                 raise _StepError(
                     Kind.STEP_FAILED,
-                    self._fail_data(step, str(exc), stmt, position, exc),
+                    {
+                        **self._fail_data(step, str(exc), stmt, position, exc),
+                        "completed": position - 1,
+                    },
                     StepFailed(
                         f"{mig.filename} ({step.direction}) statement {position} failed: {exc}",
                         version=step.version,
+                        state=state,
                         hint=f"fix statement {position}: {_clip(stmt, 80)}",
                     ),
                 ) from exc
@@ -369,9 +552,19 @@ class Executor:
                 )
 
     def _check_foreign_keys(self, step: Step, *, force: bool) -> None:
-        if not force and not self.conn.execute("PRAGMA foreign_keys").fetchone()[0]:
-            return
-        rows = self.conn.execute("PRAGMA foreign_key_check").fetchmany(5)
+        try:
+            if not force and not self.conn.execute("PRAGMA foreign_keys").fetchone()[0]:
+                return
+            rows = self.conn.execute("PRAGMA foreign_key_check").fetchmany(5)
+        except sqlite3.Error as exc:
+            raise _StepError(
+                Kind.STEP_FAILED,
+                self._fail_data(step, str(exc), "PRAGMA foreign_key_check", None, exc),
+                StepFailed(
+                    f"{step.migration.filename}: the foreign key check failed to run: {sqlite_reason(exc)}",
+                    version=step.version,
+                ),
+            ) from exc
         if rows:
             sample = [list(r) for r in rows]
             raise _StepError(
@@ -391,18 +584,28 @@ class Executor:
                 ),
             )
 
-    _fp_cache: tuple[int, str] | None = None
-
     def _fingerprint(self) -> str:
         """The schema fingerprint, reused while `PRAGMA schema_version` is unchanged.
 
-        The cache holds only the latest value and is dropped on every rollback
-        (a rollback can bring an old schema_version back with another schema).
+        The cache holds only the latest value and is dropped on every rollback (a rollback
+        can bring an old schema_version back with another schema).
         """
-        cookie = self.conn.execute("PRAGMA schema_version").fetchone()[0]
-        if self._fp_cache is not None and self._fp_cache[0] == cookie:
-            return self._fp_cache[1]
-        value = schema_fingerprint(self.conn)
+        try:
+            cookie = self.conn.execute("PRAGMA schema_version").fetchone()[0]
+            if self._fp_cache is not None and self._fp_cache[0] == cookie:
+                return self._fp_cache[1]
+            value = schema_fingerprint(self.conn)
+        except sqlite3.Error as exc:
+            raise _StepError(
+                Kind.STEP_FAILED,
+                {
+                    "error": str(exc),
+                    "statement": None,
+                    "position": None,
+                    "sqlite_error": getattr(exc, "sqlite_errorname", None),
+                },
+                StepFailed(f"reading the schema failed: {sqlite_reason(exc)}"),
+            ) from exc
         self._fp_cache = (cookie, value)
         return value
 
@@ -443,9 +646,8 @@ class Executor:
 
     def _succeeded(self, step: Step, started: float, data: dict[str, Any]) -> StepResult:
         outcome = "applied" if step.direction == "up" else "reverted"
-        if self.log is not None:
-            self.log.info(f"step {outcome}", version=step.version, name=step.migration.name)
-        return StepResult(
+        self.hooks.step_done(step.version, step.migration.name, step.direction, outcome)
+        result = StepResult(
             step.version,
             step.migration.name,
             step.direction,
@@ -453,12 +655,13 @@ class Executor:
             int((time.perf_counter() - started) * 1000),
             int(data.get("statements", 0)),
         )
+        self._results.append(result)
+        return result
 
     def _failed(self, step: Step, started: float, exc: _StepError) -> StepResult:
         self._last_error = exc.error
-        if self.log is not None:
-            self.log.error("step failed", version=step.version, error=exc.error.what)
-        return StepResult(
+        self.hooks.step_done(step.version, step.migration.name, step.direction, "failed")
+        result = StepResult(
             step.version,
             step.migration.name,
             step.direction,
@@ -467,12 +670,18 @@ class Executor:
             0,
             exc.error.what,
         )
+        self._results.append(result)
+        return result
 
 
 def _deny_transaction_control(action: int, *_args: object) -> int:
     if action in (sqlite3.SQLITE_TRANSACTION, sqlite3.SQLITE_SAVEPOINT):
         return sqlite3.SQLITE_DENY
     return sqlite3.SQLITE_OK
+
+
+def _versions(results: list[StepResult]) -> str:
+    return ", ".join(str(r.version) for r in results)
 
 
 def _clip(text: str | None, limit: int) -> str:

@@ -17,17 +17,18 @@ import os
 import socket
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 
 import attrs
 
 from schemalog.engine.base.errors import ConfigError, LockHeld, LockTimeout
+from schemalog.journal.clock import now
+from schemalog.journal.durable import open_rw_nofollow
+from schemalog.journal.errors import PlantedSymlink
 
 __all__ = ["Holder", "LockStatus", "MigrationLock", "break_lock", "probe"]
 
-_FILE_MODE = 0o600
 _FIRST_DELAY_S = 0.05
 _MAX_DELAY_S = 0.5
 _RECORD_LIMIT = 64 * 1024
@@ -48,8 +49,7 @@ class Holder:
     @classmethod
     def for_this_process(cls, run_id: str, command: str) -> Holder:
         """A holder naming this process and host, stamped with the current UTC time."""
-        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        return cls(os.getpid(), socket.gethostname(), run_id, command, now)
+        return cls(os.getpid(), socket.gethostname(), run_id, command, now())
 
     def describe(self) -> str:
         """One phrase naming the holder, as used in error messages."""
@@ -242,18 +242,24 @@ def _open_lock_file(path: Path, *, mode: str) -> int | None:
 
     Returns None when the file is missing and `mode` is not "create".
     """
-    flags = {
-        "create": os.O_RDWR | os.O_CREAT,
-        "write": os.O_RDWR,
-        "read": os.O_RDONLY,  # flock works on read-only descriptors too
-    }[mode]
     try:
-        return os.open(path, flags | os.O_CLOEXEC, _FILE_MODE)
+        if mode == "create":
+            return open_rw_nofollow(path)[0]
+        flags = os.O_RDWR if mode == "write" else os.O_RDONLY  # flock works on read-only fds too
+        return os.open(path, flags | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0))
+    except PlantedSymlink:
+        raise
     except FileNotFoundError:
         if mode == "create":
             raise _unusable(path, "its directory does not exist") from None
         return None
     except OSError as e:
+        if os.path.islink(path):
+            raise PlantedSymlink(
+                f"the lock file {path} is a symbolic link; schemalog never writes through one",
+                path=str(path),
+                hint=f"remove the link `{path}`",
+            ) from e
         raise _unusable(path, e.strerror) from e
 
 

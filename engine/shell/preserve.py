@@ -1,17 +1,17 @@
-"""A restore that destroys nothing: verify the backup, preserve the live files, copy, check.
+"""Preservation: a byte-for-byte copy of a database's live files before anything replaces them.
 
-The live database files (`app.db` and its `-wal`, `-shm`, `-journal` when present) are first
-copied byte for byte into a preservation directory next to the backups; then the backup is
-copied into the live database through SQLite's own pager, so a crash in the middle leaves the
-old content (SQLite rolls the copy back) and open readers see the restored data. This module
-writes no journal events: the engine journals `preservation_dir(...)` before calling
-`restore_backup` and records the `RestoreResult` it returns.
+The live files (`app.db` and its `-wal`, `-journal`, `-shm` when present) are copied into a
+fresh directory `<backup_dir>/pre-restore-<UTC stamp>Z` (0700, files 0600, all fsynced) while a
+connection of ours holds SQLite's write lock, so no writer can change them meanwhile; a
+`preserved.json` manifest (names, sizes, SHA-256, the backup being restored) is written last,
+so a directory with a manifest is always complete. Recovery redoes an interrupted restore
+only when that manifest corroborates it (invariant 11).
 
 Raw descriptors are needed to copy the files byte for byte, and closing any descriptor of a
 database file drops every POSIX lock this process holds on it -- including those of
 connections the caller keeps open (sqlite.org/howtocorrupt.html, 2.2). So the descriptors of
 the files SQLite locks (the database and its `-shm`) are never closed: they are kept for the
-life of the process and reused by later restores of the same files.
+life of the process (`KEPT_DESCRIPTORS`) and reused by later restores of the same files.
 """
 
 from __future__ import annotations
@@ -20,35 +20,36 @@ import hashlib
 import json
 import os
 import sqlite3
-from collections.abc import Callable
 from contextlib import ExitStack, suppress
-from datetime import UTC, datetime
 from pathlib import Path
-
-import attrs
+from typing import Any
 
 from schemalog.engine.base.errors import RestoreError, UsageError
 from schemalog.engine.base.paths import DatabasePaths
-from schemalog.engine.shell.backup import INTEGRITY_LEVELS, BackupInfo, sqlite_uri, verified_backup
-from schemalog.journal.durable import FILE_MODE, KEPT_DESCRIPTORS, fsync_dir, make_private_dir
+from schemalog.journal.clock import now, parse_iso, stamp
+from schemalog.journal.durable import (
+    KEPT_DESCRIPTORS,
+    fsync_dir,
+    make_private_dir,
+    open_private_file,
+    os_reason,
+)
 
-__all__ = ["MANIFEST_NAME", "RestoreResult", "preservation_dir", "restore_backup"]
+__all__ = [
+    "MANIFEST_NAME",
+    "PREFIX",
+    "LiveFiles",
+    "copy_files",
+    "fresh_dir",
+    "preservation_dir",
+    "preserve_locked",
+    "read_manifest",
+    "remove_tree",
+]
 
 MANIFEST_NAME = "preserved.json"
-_PRESERVE_ATTEMPTS = 3
-_PAGES_PER_STEP = 4096
-_BUSY_TIMEOUT_S = 10.0
+PREFIX = "pre-restore-"
 _CHUNK = 1 << 20
-_STAMP = "%Y%m%dT%H%M%S.%fZ"
-
-
-@attrs.frozen
-class RestoreResult:
-    """A finished restore: the backup now in place, and where the replaced files were kept."""
-
-    backup: BackupInfo
-    preserved: Path  # directory holding the byte-for-byte copy of the replaced database files
-    replaced_file: bool = False  # the database file was unusable and replaced by a new inode
 
 
 def preservation_dir(backup_dir: Path, when: str) -> Path:
@@ -58,88 +59,24 @@ def preservation_dir(backup_dir: Path, when: str) -> Path:
     `when` is an ISO-8601 time (naive means UTC). Raises UsageError for anything else.
     """
     try:
-        instant = datetime.fromisoformat(when)
+        instant = parse_iso(when)
     except (TypeError, ValueError) as e:
         msg = f"not an ISO-8601 time: {when!r}"
         raise UsageError(msg) from e
-    if instant.tzinfo is None:
-        instant = instant.replace(tzinfo=UTC)
-    return Path(backup_dir) / f"pre-restore-{instant.astimezone(UTC).strftime(_STAMP)}"
+    return Path(backup_dir) / f"{PREFIX}{stamp(instant)}Z"
 
 
-def restore_backup(
-    database: Path,
-    info: BackupInfo,
-    preserve_to: Path,
-    *,
-    integrity: str = "quick",
-    progress: Callable[[int, int], None] | None = None,
-) -> RestoreResult:
-    """Replace the content of `database` with the backup `info`, keeping the old files.
-
-    In order: (1) the backup is verified (SHA-256, `integrity` check, version); on failure
-    BackupVerificationFailed is raised and nothing is changed. (2) The live database files
-    are copied byte for byte (files 0600, directory 0700, all fsynced) into `preserve_to`
-    while a connection of ours keeps writers out, followed by a `preserved.json` manifest
-    (names, sizes, SHA-256) written last. If `preserve_to` already holds files (a redone
-    restore), a fresh sibling `<preserve_to>-N` is used instead, so nothing preserved before
-    is overwritten; the result names the directory used. (3) The backup is copied into the
-    database through SQLite (`progress(copied_pages, total_pages)` after each step), and
-    (4) the database is checked (`integrity`, and `user_version == info.version`).
-
-    Running it again from the same backup gives the same content: recovery redoes an
-    interrupted restore this way. Raises UsageError for a bad `integrity`; RestoreError when
-    preservation fails (the database was not changed) or anything after it fails (the error
-    names the preserved copy).
-    """
-    database = Path(database)
-    if integrity not in INTEGRITY_LEVELS:
-        msg = f"unknown integrity {integrity!r} (choose one of: {', '.join(INTEGRITY_LEVELS)})"
-        raise UsageError(msg)
-    paths = DatabasePaths.for_database(database)
-    with verified_backup(info, integrity=integrity) as source, ExitStack() as descriptors:
-        # Descriptors of -wal/-journal are closed after our connection (ExitStack exits last).
-        files = _LiveFiles(paths, descriptors)
-        files.refresh()
-        existed = database.exists()
-        live = sqlite3.connect(
-            sqlite_uri(database, mode="rw" if existed else "rwc"),
-            uri=True,
-            isolation_level=None,
-            timeout=_BUSY_TIMEOUT_S,
-        )
-        if existed and not _usable(live):
-            live.close()
-            preserved = _replace_unusable(database, source, files, Path(preserve_to), info)
-            check = sqlite3.connect(sqlite_uri(database, mode="rw"), uri=True)
-            try:
-                _check_live(check, info, integrity)
-            except sqlite3.Error as e:
-                now = "the backup was put in place but fails its check"
-                raise _failed_after(database, info, preserved, str(e), now) from e
-            finally:
-                check.close()
-            return RestoreResult(backup=info, preserved=preserved, replaced_file=True)
-        try:
-            preserved = _preserve(live, files, database, Path(preserve_to), info)
-            now = "SQLite rolled the copy back: the database holds its previous content"
-            try:
-                _copy_backup(source, live, progress)
-                now = "the backup was copied in but the database fails its check"
-                _check_live(live, info, integrity)
-            except (sqlite3.Error, OSError) as e:
-                raise _failed_after(database, info, preserved, str(e), now) from e
-        finally:
-            live.close()
-    return RestoreResult(backup=info, preserved=preserved)
+def read_manifest(directory: Path) -> dict[str, Any] | None:
+    """The manifest of a finished preservation directory, or None if it has none. Read-only."""
+    try:
+        data = json.loads((Path(directory) / MANIFEST_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
 
 
-# (device, inode) -> read descriptor, for files SQLite puts POSIX locks on; never closed.
-_KEPT_DESCRIPTORS = KEPT_DESCRIPTORS
-
-
-class _LiveFiles:
-    """Raw read descriptors of the live database files.
+class LiveFiles:
+    """Raw read descriptors of a database's live files.
 
     Descriptors of the database and its `-shm` are kept for the life of the process (see the
     module docstring); those of `-wal` and `-journal`, which SQLite never locks, are closed
@@ -148,7 +85,7 @@ class _LiveFiles:
 
     def __init__(self, paths: DatabasePaths, stack: ExitStack) -> None:
         self._locked = (paths.database, paths.shm)
-        self._paths = (paths.database, paths.wal, paths.rollback_journal, paths.shm)
+        self._paths = paths.sqlite_files
         self._stack = stack
         self._fds: dict[tuple[int, int], int] = {}
 
@@ -160,7 +97,7 @@ class _LiveFiles:
                 key = _inode(path.stat())
             except FileNotFoundError:
                 continue
-            fd = _KEPT_DESCRIPTORS.get(key, self._fds.get(key))
+            fd = KEPT_DESCRIPTORS.get(key, self._fds.get(key))
             if fd is None:
                 fd = self._open(path)
             if fd is not None:
@@ -170,190 +107,92 @@ class _LiveFiles:
     def _open(self, path: Path) -> int | None:
         """A new descriptor of the file now at `path` (None if it vanished), registered."""
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            fd = os.open(
+                path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+            )
         except FileNotFoundError:
             return None
         key = _inode(os.fstat(fd))
         if path in self._locked:
             # If the file was replaced since `stat`, `key` may already be kept: this second
             # descriptor then stays open untracked (harmless, and never closed for that reason).
-            _KEPT_DESCRIPTORS.setdefault(key, fd)
+            KEPT_DESCRIPTORS.setdefault(key, fd)
         else:
             self._stack.callback(os.close, fd)
             self._fds[key] = fd
         return fd
 
 
-def _preserve(
-    live: sqlite3.Connection, files: _LiveFiles, database: Path, preserve_to: Path, info: BackupInfo
+def preserve_locked(
+    live: sqlite3.Connection, files: LiveFiles, database: Path, preserve_to: Path, backup_id: str
 ) -> Path:
-    """Copy the live files into a fresh preservation directory while writers are kept out.
+    """Copy the live files into a fresh preservation directory under SQLite's write lock.
 
-    Returns the directory. Raises RestoreError (the database was not changed) on failure.
+    `live` is a connection of ours outside a transaction; it takes the write lock
+    (`BEGIN IMMEDIATE`, which waits for writers and lets SQLite roll back a crashed writer's
+    hot journal first) and keeps it until the copy is done, then ends its (empty)
+    transaction. Returns the directory. Raises RestoreError (the database was not changed).
     """
-    target = preserve_to
-    for _attempt in range(_PRESERVE_ATTEMPTS):
-        created = None
-        try:
-            target = created = _fresh_dir(preserve_to)
-            live.execute("BEGIN IMMEDIATE")  # writers wait; a hot journal is rolled back first
-            try:
-                version = live.execute("PRAGMA data_version").fetchone()[0]
-                _copy_files(files.refresh(), target, database, info)
-            finally:
-                _end_transaction(live)
-            # The copy below needs `live` outside a transaction, so writers can slip in between
-            # the ROLLBACK above and the copy's first step. PRAGMA data_version changes when
-            # another connection commits: if it did, the preserved files miss that write, so
-            # they are preserved again (into a fresh directory; the older one stays).
-            # A commit in the microseconds between this check and the copy's first step is not
-            # caught: Python's backup API cannot start the copy inside our own transaction.
-            if live.execute("PRAGMA data_version").fetchone()[0] == version:
-                return target
-        except (sqlite3.Error, OSError) as e:
-            if created is not None:
-                _remove_tree(created)
-            msg = f"cannot preserve {database} into {target} before restoring {info.id}: {e}"
-            raise RestoreError(
-                msg,
-                path=str(database),
-                state="the database was not changed",
-                hint="free space in the backup directory (or wait for the writer), then retry",
-            ) from e
-    msg = (
-        f"{database} kept being written while it was preserved ({_PRESERVE_ATTEMPTS} tries); "
-        f"restore of {info.id} not started"
-    )
-    raise RestoreError(
-        msg,
-        path=str(database),
-        state=f"the database was not changed; the last copy of it is in {target}",
-        hint="stop the application writing to the database, then retry the restore",
-    )
-
-
-def _usable(live: sqlite3.Connection) -> bool:
-    """Whether SQLite can read the live database at all (its header and schema)."""
+    created = None
     try:
-        live.execute("SELECT count(*) FROM sqlite_master").fetchone()
-    except sqlite3.DatabaseError:
-        return False
-    return True
-
-
-def _replace_unusable(
-    database: Path, source: Path, files: _LiveFiles, preserve_to: Path, info: BackupInfo
-) -> Path:
-    """Put the backup in place of a database SQLite cannot read; returns the preserved dir.
-
-    SQLite cannot copy into a file it cannot read, and no process can be using it, so the
-    restore works on files: the unusable files are preserved byte for byte first, then the
-    backup is written next to the database, fsynced and renamed over it; its stale
-    `-journal`/`-wal`/`-shm` (already preserved) are removed so they are never applied to
-    the restored content; the directory is fsynced.
-    """
-    target = _fresh_dir(preserve_to)
-    try:
-        _copy_files(files.refresh(), target, database, info)
-        tmp = database.with_name(database.name + ".restore-tmp")
-        out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, FILE_MODE)
+        target = created = fresh_dir(preserve_to)
+        live.execute("BEGIN IMMEDIATE")
         try:
-            with open(source, "rb") as src:
-                while chunk := src.read(_CHUNK):
-                    _write_all(out, chunk)
-            os.fsync(out)
+            copy_files(files.refresh(), target, database, backup_id)
         finally:
-            os.close(out)
-        os.replace(tmp, database)
-        for suffix in ("-journal", "-wal", "-shm"):
-            Path(f"{database}{suffix}").unlink(missing_ok=True)
-        fsync_dir(database.parent)
-    except OSError as e:
-        msg = f"cannot put backup {info.id} in place of the unreadable {database}: {e}"
+            with suppress(sqlite3.Error):
+                live.execute("ROLLBACK")
+    except (sqlite3.Error, OSError) as e:
+        if created is not None:
+            remove_tree(created)
+        reason = os_reason(e) if isinstance(e, OSError) else str(e)
+        msg = (
+            f"cannot preserve {database} into {preserve_to} before restoring {backup_id}: {reason}"
+        )
         raise RestoreError(
             msg,
             path=str(database),
-            state=f"the unreadable files are preserved in {target}",
-            hint="free disk space, then retry the restore",
+            state="the database was not changed",
+            hint="free space in the backup directory (or wait for the writer), then retry",
         ) from e
     return target
 
 
-def _end_transaction(live: sqlite3.Connection) -> None:
-    """End the (read-only) transaction that kept writers out during preservation."""
-    live.execute("ROLLBACK")
-
-
-def _copy_files(
-    present: list[tuple[Path, int]], target: Path, database: Path, info: BackupInfo
+def copy_files(
+    present: list[tuple[Path, int]], target: Path, database: Path, backup_id: str
 ) -> None:
     """Copy each (path, descriptor) into `target` byte for byte; manifest last; all fsynced."""
     entries = []
     for path, fd in present:
         tmp = target / f"{path.name}.tmp"
-        out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE)
         digest = hashlib.sha256()
         size = 0
-        try:
+        with open_private_file(tmp) as out:
             while chunk := os.pread(fd, _CHUNK, size):
                 digest.update(chunk)
-                _write_all(out, chunk)
+                out.write(chunk)
                 size += len(chunk)
-            os.fsync(out)
-        finally:
-            os.close(out)
-        os.rename(tmp, target / path.name)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, target / path.name)
         entries.append({"name": path.name, "size": size, "sha256": digest.hexdigest()})
     manifest = {
         "database": str(database),
-        "restoring_backup": info.id,
-        "preserved_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "restoring_backup": backup_id,
+        "preserved_at": now(),
         "files": entries,
     }
     tmp = target / f"{MANIFEST_NAME}.tmp"
-    out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE)
-    try:
-        _write_all(out, (json.dumps(manifest, indent=2) + "\n").encode())
-        os.fsync(out)
-    finally:
-        os.close(out)
-    os.rename(tmp, target / MANIFEST_NAME)
+    with open_private_file(tmp) as out:
+        out.write((json.dumps(manifest, indent=2) + "\n").encode())
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(tmp, target / MANIFEST_NAME)
     fsync_dir(target)
     fsync_dir(target.parent)
 
 
-def _copy_backup(
-    source: Path, live: sqlite3.Connection, progress: Callable[[int, int], None] | None
-) -> None:
-    """Copy the SQLite file `source` into `live` through SQLite (one write transaction)."""
-    backup = sqlite3.connect(sqlite_uri(source, mode="ro", immutable=True), uri=True)
-    try:
-        step_progress = None
-        if progress is not None:
-
-            def step_progress(_status: int, remaining: int, total: int) -> None:
-                progress(total - remaining, total)
-
-        backup.backup(live, pages=_PAGES_PER_STEP, progress=step_progress)
-    finally:
-        backup.close()
-
-
-def _check_live(live: sqlite3.Connection, info: BackupInfo, integrity: str) -> None:
-    """Raise sqlite3.DatabaseError unless the restored database passes its check."""
-    if integrity != "off":
-        pragma = "quick_check" if integrity == "quick" else "integrity_check"
-        rows = [r[0] for r in live.execute(f"PRAGMA {pragma}(10)")]
-        if rows != ["ok"]:
-            msg = f"PRAGMA {pragma} after the copy: " + "; ".join(map(str, rows))
-            raise sqlite3.DatabaseError(msg)
-    version = live.execute("PRAGMA user_version").fetchone()[0]
-    if version != info.version:
-        msg = f"user_version is {version} after the copy, the backup holds {info.version}"
-        raise sqlite3.DatabaseError(msg)
-
-
-def _fresh_dir(preserve_to: Path) -> Path:
+def fresh_dir(preserve_to: Path) -> Path:
     """Create (0700) and return `preserve_to`, or `<preserve_to>-N` if it already holds files."""
     candidate, n = preserve_to, 0
     while candidate.exists() and (not candidate.is_dir() or any(candidate.iterdir())):
@@ -363,39 +202,14 @@ def _fresh_dir(preserve_to: Path) -> Path:
     return candidate
 
 
-def _failed_after(
-    database: Path, info: BackupInfo, preserved: Path, reason: str, now: str
-) -> RestoreError:
-    """The RestoreError for a failure once the live files were preserved."""
-    return RestoreError(
-        f"restore of backup {info.id} into {database} failed: {reason}",
-        path=str(database),
-        state=(
-            f"{now}; the pre-restore database is preserved, byte for byte, in {preserved} "
-            f"(see {MANIFEST_NAME} there)"
-        ),
-        hint=(
-            f"retry `schemalog backup restore {info.id}`, or copy the files in {preserved} "
-            "back by hand while nothing uses the database"
-        ),
-    )
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    """Write all of `data` to `fd`."""
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
-
-
-def _inode(st: os.stat_result) -> tuple[int, int]:
-    """The (device, inode) identity of a file."""
-    return st.st_dev, st.st_ino
-
-
-def _remove_tree(directory: Path) -> None:
+def remove_tree(directory: Path) -> None:
     """Remove the files of a partial preservation directory, then the directory itself."""
     with suppress(OSError):
         for child in directory.iterdir():
             child.unlink(missing_ok=True)
         directory.rmdir()
+
+
+def _inode(st: os.stat_result) -> tuple[int, int]:
+    """The (device, inode) identity of a file."""
+    return st.st_dev, st.st_ino

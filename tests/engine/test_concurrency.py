@@ -8,13 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from schemalog.engine.migrator import Migrator
+from schemalog.engine.shell.run import Run
 from tests.engine.conftest import (
     REPO,
     assert_journals_identical,
     make_migrator,
     of_kind,
-    rows,
     user_version,
 )
 
@@ -51,35 +50,37 @@ class TestRacingProcesses:
 
 
 class TestWriterBetweenBackupAndRun:
-    def test_a_commit_after_the_backup_forces_a_new_backup(
+    def test_no_commit_can_fall_between_the_backup_and_the_run(
         self, tmp_path: Path, basic_dir: Path, monkeypatch
     ):
-        """A row committed by another connection after the backup is in the backup actually used."""
+        """The run holds SQLite's write lock from before its backup to its COMMIT: an
+        application's commit attempted right after the backup waits, and lands after the run."""
         m = make_migrator(tmp_path, basic_dir)
         m.upgrade(target=1)
         db = tmp_path / "app.db"
-        real = Migrator._take_backup_deferred
-        calls = {"n": 0}
+        real = Run.take_backup
+        seen: list[str] = []
 
-        def backup_then_write(self, s):
-            record, wait = real(self, s)
-            calls["n"] += 1
-            if calls["n"] == 1:  # an application commits right after the first backup
-                with sqlite3.connect(db) as app:
-                    app.execute("INSERT INTO items (name) VALUES ('slipped in')")
+        def backup_then_write(self):
+            record = real(self)
+            app = sqlite3.connect(db, timeout=0.1, isolation_level=None)
+            try:
+                app.execute("INSERT INTO items (name) VALUES ('slipped in')")
+                seen.append("committed")
+            except sqlite3.OperationalError as exc:
+                seen.append(str(exc))
+            finally:
                 app.close()
-            return record, wait
+            return record
 
-        monkeypatch.setattr(Migrator, "_take_backup_deferred", backup_then_write)
+        monkeypatch.setattr(Run, "take_backup", backup_then_write)
         report = m.upgrade()
-        assert calls["n"] == 2
-        events = assert_journals_identical(db)
-        run_backups = [e for e in of_kind(events, "backup_taken") if e.run_id == report.run_id]
-        assert len(run_backups) == 2
-        # The backup the run relies on holds the row written between backup and run.
-        used = Path(run_backups[-1].data["path"])
-        with sqlite3.connect(used) as copy:
-            names = [r[0] for r in copy.execute("SELECT name FROM items ORDER BY id")]
+        assert seen == ["database is locked"]
+        assert report.backup is not None
+        with sqlite3.connect(m.paths.backup_file(report.backup.path)) as copy:
+            assert copy.execute("PRAGMA user_version").fetchone()[0] == 1
         copy.close()
-        assert "slipped in" in names
-        assert ("slipped in",) in [(r[1],) for r in rows(db, "items")]
+        with sqlite3.connect(db) as app:
+            app.execute("INSERT INTO items (name) VALUES ('after the run')")
+        app.close()
+        assert_journals_identical(db)

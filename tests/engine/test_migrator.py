@@ -21,6 +21,7 @@ from schemalog.engine.base.errors import (
     VerificationFailed,
 )
 from schemalog.engine.files.migration import load_migration
+from schemalog.engine.migrator import Migrator
 from schemalog.journal.events import Draft, Kind
 from schemalog.journal.journal import Journal
 from schemalog.journal.jsonl import JsonlStore
@@ -519,7 +520,8 @@ class TestBackups:
         m.upgrade(2)
         record = m.backup_create()
         assert record.version == 2 and record.verified
-        assert Path(record.path).is_file()
+        assert m.paths.backup_file(record.path).is_file()
+        assert record.path == f"{record.id}.sqlite"  # relative to the backup directory
         assert record.id in [b.id for b in m.backup_list()]
         events = assert_journals_identical(tmp_path / "app.db")
         assert of_kind(events, "backup_taken")[-1].data["id"] == record.id
@@ -549,7 +551,8 @@ class TestMigratorApi:
     """Settings, progress, retention, history, events and the read-only commands."""
 
     def test_settings_from_overrides_and_evolve(self, tmp_path: Path, basic_dir: Path, monkeypatch):
-        """Without Settings, overrides act as flags; with Settings, they replace fields."""
+        """Without Settings, the values are the settings (relative paths anchored at the working
+        directory); with Settings, they replace fields."""
         monkeypatch.chdir(tmp_path)
         for var in ("SCHEMALOG_DATABASE", "SCHEMALOG_MIGRATIONS", "SCHEMALOG_TRANSACTION"):
             monkeypatch.delenv(var, raising=False)
@@ -565,9 +568,15 @@ class TestMigratorApi:
 
     def test_progress_callback_sees_the_backup(self, tmp_path: Path, basic_dir: Path):
         """`progress(done, total)` is called while the run's backup is copied."""
+        from schemalog.engine.base.context import Observer
+
         calls: list[tuple[int, int]] = []
-        m = make_migrator(tmp_path, basic_dir)
-        m._progress = lambda done, total: calls.append((done, total))
+
+        class Watching(Observer):
+            def progress(self, done: int, total: int) -> None:
+                calls.append((done, total))
+
+        m = Migrator(make_migrator(tmp_path, basic_dir).settings, observer=Watching())
         m.upgrade(1)
         m.upgrade()
         assert calls and calls[-1][0] == calls[-1][1] > 0
@@ -640,7 +649,7 @@ class TestMigratorApi:
         before = table_events(tmp_path / "app.db")
         plan = m.recover()
         assert not plan.needed
-        assert m.lock_status() == {"held": False, "holder": None}
+        assert m.lock_status() == {"held": False, "holder": None, "last_holder": None}
         assert m.lock_break() is None
         assert table_events(tmp_path / "app.db") == before
 

@@ -128,6 +128,7 @@ _payloads: dict[Kind, st.SearchStrategy[tuple[int | None, dict]]] = {
     Kind.BACKUP_REMOVED: st.tuples(st.none(), st.fixed_dictionaries({"id": _backup_ids})),
     Kind.RESTORE_STARTED: st.tuples(st.none(), st.fixed_dictionaries({"backup_id": _backup_ids})),
     Kind.BACKUP_RESTORED: st.tuples(st.none(), st.fixed_dictionaries({"version": _small})),
+    Kind.RESTORE_FAILED: st.tuples(st.none(), st.fixed_dictionaries({"backup_id": _backup_ids})),
     Kind.STEP_STARTED: st.tuples(
         _small, st.fixed_dictionaries({"direction": st.sampled_from(["up", "down"])})
     ),
@@ -148,6 +149,7 @@ _payloads: dict[Kind, st.SearchStrategy[tuple[int | None, dict]]] = {
         _small, st.fixed_dictionaries({"run_id": _runs, "run_interrupted": st.booleans()})
     ),
     Kind.JOURNAL_REPAIRED: st.tuples(st.none(), st.just({})),
+    Kind.CHECKSUM_ACCEPTED: st.tuples(_small, st.fixed_dictionaries({"new": _word})),
 }
 assert set(_payloads) == set(Kind), "every kind needs a replay payload"
 

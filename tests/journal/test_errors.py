@@ -15,6 +15,14 @@ from schemalog.journal.errors import (
 )
 
 
+class TestJournalUnavailable:
+    def test_an_unwritable_jsonl_is_not_for_a_human(self):
+        """A JSONL that cannot be written (disk full) exits 1: the next command mirrors it."""
+        err = JournalUnavailable("cannot append")
+        assert not isinstance(err, JournalError)
+        assert err.exit_code == 1
+
+
 class TestSchemalogError:
     def test_message_has_what_state_and_next_step(self):
         """The message joins what failed, the state now and the next step."""
@@ -44,7 +52,6 @@ class TestSchemalogError:
             JournalChainBroken,
             JournalsDiverged,
             JournalLayoutError,
-            JournalUnavailable,
         ],
     )
     def test_journal_errors_need_a_human(self, cls):

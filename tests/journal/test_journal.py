@@ -8,6 +8,7 @@ import pytest
 
 from schemalog.journal.chain import GENESIS, find_break
 from schemalog.journal.consistency import compare
+from schemalog.journal.errors import JournalTableUnwritable, JournalUnavailable
 from schemalog.journal.events import Draft, Kind
 from schemalog.journal.journal import Journal
 from schemalog.journal.jsonl import JsonlStore
@@ -223,44 +224,178 @@ class TestSavepoints:
         _assert_in_step(journal, 2)
 
 
-class TestAdoptCommit:
-    def test_adopt_commit_mirrors_after_an_outside_commit(self, journal):
-        """After a COMMIT issued directly on the connection, adopt_commit writes the pending events."""
-        journal.begin()
-        journal.append(d(Kind.STEP_APPLIED, 1))
-        journal.conn.execute("COMMIT")
-        journal.adopt_commit()
-        assert journal.pending == ()
-        _assert_in_step(journal, 1)
+class TestFaults:
+    """Whatever fails, neither store is left with a gap and neither claims what did not happen."""
 
-    def test_adopt_commit_inside_a_transaction_does_nothing(self, journal):
-        """While the transaction is still open adopt_commit leaves the events pending."""
+    def test_a_transaction_sqlite_rolled_back_is_noticed(self, journal):
+        """When SQLite ends the transaction by itself, the journal goes back to before BEGIN."""
+        journal.append(d(Kind.RUN_STARTED))
         journal.begin()
-        event = journal.append(d(Kind.STEP_APPLIED, 1))
-        journal.adopt_commit()
-        assert journal.pending == (event,)
-        assert journal.jsonl.read().events == ()
+        journal.append(d(Kind.STEP_STARTED, 1))
+        journal.conn.execute("ROLLBACK")  # as SQLite does on SQLITE_FULL
+        assert journal.transaction_lost()
+        assert journal.pending == ()
+        journal.append(d(Kind.STEP_FAILED, 1))
+        _assert_in_step(journal, 2)
+
+    def test_transaction_lost_is_false_while_it_is_open(self, journal):
+        """An open transaction is not lost."""
+        journal.begin()
+        journal.append(d(Kind.STEP_STARTED, 1))
+        assert not journal.transaction_lost()
         journal.commit()
         _assert_in_step(journal, 1)
 
+    def test_lasting_events_survive_a_rollback(self, journal):
+        """A lasting event is in the JSONL at once and back in the table after a rollback."""
+        journal.begin()
+        (kept,) = journal.append_lasting([d(Kind.BACKUP_TAKEN, id="b1")])
+        assert journal.jsonl.read().events == (kept,)
+        journal.append(d(Kind.STEP_STARTED, 1))
+        journal.rollback()
+        _assert_in_step(journal, 1)
+        journal.append(d(Kind.RUN_FINISHED))
+        _assert_in_step(journal, 2)
+
+    def test_lasting_events_commit_once(self, journal):
+        """Committed with the transaction, a lasting event is not written to the JSONL twice."""
+        journal.begin()
+        journal.append_lasting([d(Kind.BACKUP_TAKEN, id="b1")])
+        journal.append(d(Kind.STEP_APPLIED, 1))
+        journal.commit()
+        _assert_in_step(journal, 2)
+
+    def test_lasting_events_must_come_first(self, journal):
+        """A lasting event after other events of the transaction is refused."""
+        journal.begin()
+        journal.append(d(Kind.STEP_STARTED, 1))
+        with pytest.raises(ValueError, match="before any other"):
+            journal.append_lasting([d(Kind.BACKUP_TAKEN, id="b1")])
+        journal.rollback()
+
+    def test_a_jsonl_failure_after_commit_is_caught_up(self, journal, monkeypatch):
+        """Events the JSONL could not take after COMMIT are written before its next append."""
+        journal.begin()
+        journal.append(d(Kind.STEP_APPLIED, 1))
+        real = journal.jsonl.append
+
+        def full(events):
+            raise JournalUnavailable("disk full")
+
+        monkeypatch.setattr(journal.jsonl, "append", full)
+        journal.commit()  # committed: the failure is kept, not raised
+        assert [e.seq for e in journal.jsonl_behind] == [1]
+        with pytest.raises(JournalUnavailable, match="committed event"):
+            journal.append(d(Kind.RUN_FINISHED))
+        monkeypatch.setattr(journal.jsonl, "append", real)
+        journal.append(d(Kind.RUN_FINISHED))
+        _assert_in_step(journal, 2)
+
+    def test_a_table_failure_is_caught_up(self, journal, monkeypatch):
+        """Events the table could not take (the JSONL has them) go in before its next append."""
+        real = journal.table.append
+        calls = []
+
+        def fail_once(events):
+            if not calls:
+                calls.append(1)
+                raise sqlite3.OperationalError("database or disk is full")
+            return real(events)
+
+        monkeypatch.setattr(journal.table, "append", fail_once)
+        with pytest.raises(JournalTableUnwritable, match="journal table"):
+            journal.append(d(Kind.RUN_STARTED))
+        assert [e.seq for e in journal.table_behind] == [1]
+        journal.append(d(Kind.RUN_FINISHED))
+        _assert_in_step(journal, 2)
+
+    def test_begin_puts_in_what_the_table_lacks(self, journal, monkeypatch):
+        """BEGIN first inserts what the table lacks, so no gap can open inside a transaction."""
+        real = journal.table.append
+        monkeypatch.setattr(
+            journal.table,
+            "append",
+            lambda evs: (_ for _ in ()).throw(sqlite3.OperationalError("full")),
+        )
+        with pytest.raises(JournalTableUnwritable):
+            journal.append(d(Kind.RUN_STARTED))
+        monkeypatch.setattr(journal.table, "append", real)
+        journal.begin()
+        journal.append(d(Kind.STEP_APPLIED, 1))
+        journal.commit()
+        _assert_in_step(journal, 2)
+
+    def test_a_commit_that_happened_after_all(self, journal, monkeypatch):
+        """A COMMIT that reports an error but took effect is treated as committed."""
+        journal.begin()
+        journal.append(d(Kind.STEP_APPLIED, 1))
+        conn = journal.conn
+        journal.conn = _CommitThenFail(conn)
+        try:
+            journal.commit()
+        finally:
+            journal.conn = conn
+        _assert_in_step(journal, 1)
+
+    def test_a_commit_that_failed_goes_back(self, journal):
+        """A COMMIT that failed and rolled back leaves the journal as before BEGIN, and raises."""
+        journal.append(d(Kind.RUN_STARTED))
+        journal.begin()
+        journal.append(d(Kind.STEP_APPLIED, 1))
+        conn = journal.conn
+        journal.conn = _FailCommit(conn)
+        try:
+            with pytest.raises(sqlite3.OperationalError):
+                journal.commit()
+        finally:
+            journal.conn = conn
+        journal.append(d(Kind.STEP_FAILED, 1))
+        _assert_in_step(journal, 2)
+
+
+class _CommitThenFail:
+    """A connection whose COMMIT takes effect and then reports an I/O error."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def execute(self, sql: str, *args):
+        if sql == "COMMIT":
+            self._conn.execute(sql)
+            raise sqlite3.OperationalError("disk I/O error")
+        return self._conn.execute(sql, *args)
+
+    def __getattr__(self, name):
+        return getattr(self._conn, name)
+
+
+class _FailCommit(_CommitThenFail):
+    """A connection whose COMMIT fails and rolls back (SQLITE_FULL)."""
+
+    def execute(self, sql: str, *args):
+        if sql == "COMMIT":
+            self._conn.execute("ROLLBACK")
+            raise sqlite3.OperationalError("database or disk is full")
+        return self._conn.execute(sql, *args)
+
 
 class TestHeadAndMirrors:
-    def test_set_head_continues_an_existing_chain(self, conn, jsonl_path):
-        """A new journal over stores that already hold events continues their chain after set_head."""
+    def test_continue_after_an_existing_chain(self, conn, jsonl_path):
+        """A new journal over stores that already hold events continues their chain after them."""
         first = Journal(conn, JsonlStore(jsonl_path))
         first.append_many([d(Kind.RUN_STARTED), d(Kind.RUN_FINISHED)])
         first.close()
         second = Journal(conn, JsonlStore(jsonl_path))
-        second.set_head(second.snapshot().table.events)
+        second.continue_after(second.snapshot().table.events)
         event = second.append(d(Kind.RUN_STARTED, by="r2"))
         assert event.seq == 3
         _assert_in_step(second, 3)
         second.close()
 
-    def test_set_head_of_nothing_is_genesis(self, journal):
-        """set_head([]) restarts from genesis."""
+    def test_continue_after_nothing_is_genesis(self, journal):
+        """continue_after([]) restarts from genesis."""
         journal.append(d(Kind.RUN_STARTED))
-        journal.set_head([])
+        journal.continue_after([])
         assert (journal.head_seq, journal.head_hash) == (0, GENESIS)
 
     def test_snapshot_compares_the_stores(self, journal):
@@ -279,7 +414,7 @@ class TestHeadAndMirrors:
         snap = journal.snapshot()
         assert snap.consistency.jsonl_only == (evs[3],)
         journal.mirror_to_table(evs[3:])
-        journal.set_head(evs)
+        journal.continue_after(evs)
         assert journal.snapshot().consistency.consistent
         _assert_in_step(journal, 4)
         journal.close()

@@ -303,16 +303,39 @@ class TestUnavailable:
         assert info.value.hint
 
     def test_write_error_is_unavailable(self, jsonl, monkeypatch):
-        """A failed write (disk full) raises JournalUnavailable saying the table holds the events."""
+        """A failed write (disk full) raises JournalUnavailable saying disk full; the file is
+        left as it was."""
         jsonl.append(events(1))
+        before = jsonl.path.read_bytes()
 
         def full(fd, data):
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
         monkeypatch.setattr(os, "write", full)
-        with pytest.raises(JournalUnavailable, match="cannot append") as info:
+        with pytest.raises(JournalUnavailable, match="disk full") as info:
             jsonl.append(events(2)[1:])
-        assert "table" in info.value.state
+        assert "left as it was" in info.value.state
+        monkeypatch.undo()
+        assert jsonl.path.read_bytes() == before
+
+    def test_a_partial_write_is_cut_back(self, jsonl, monkeypatch):
+        """A write that fails halfway leaves no partial line: the next append follows whole lines."""
+        jsonl.append(events(1))
+        real = os.write
+        calls = []
+
+        def half_then_full(fd, data):
+            if not calls:
+                calls.append(1)
+                return real(fd, bytes(data[: len(data) // 2]))
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+        monkeypatch.setattr(os, "write", half_then_full)
+        with pytest.raises(JournalUnavailable):
+            jsonl.append(events(2)[1:])
+        monkeypatch.undo()
+        jsonl.append(events(2)[1:])
+        assert jsonl.read().events == tuple(events(2)) and jsonl.read().torn is None
 
     def test_short_writes_are_completed(self, jsonl, monkeypatch):
         """When the OS writes only part of the payload, the rest is written too."""

@@ -17,9 +17,9 @@ from schemalog.engine.commands.check import (
     SKIPPED,
     CheckReport,
     MigrationCheck,
+    check,
     check_copy,
     check_from_empty,
-    check_migrations,
     copy_database,
     scratch_settings,
 )
@@ -30,7 +30,7 @@ from schemalog.testing import (
     scratch_migrator,
 )
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 GOOD = {
     "001_create_users.sql": (
@@ -195,12 +195,12 @@ class TestCheckCopy:
         with pytest.raises(NeedsHuman):
             check_copy(settings)
 
-    def test_check_migrations_combines(self, settings):
-        """check_migrations: a copy when the database exists, plus from empty on request."""
-        assert [r.source for r in check_migrations(settings)] == ["empty"]
+    def test_check_combines(self, settings):
+        """check: a copy when the database exists, plus from empty on request."""
+        assert [r.source for r in check(settings)] == ["empty"]
         Migrator(settings).upgrade(1)
-        assert [r.source for r in check_migrations(settings)] == ["copy"]
-        reports = check_migrations(settings, from_scratch=True)
+        assert [r.source for r in check(settings)] == ["copy"]
+        reports = check(settings, from_scratch=True)
         assert [r.source for r in reports] == ["copy", "empty"]
 
     def test_workdir_is_cleaned(self, settings, tmp_path):

@@ -1,4 +1,5 @@
-"""Templates for `schemalog init` (a commented `schemalog.toml`) and `schemalog new`.
+"""The project's files: `init` (a commented `schemalog.toml` and the migrations directory)
+and `new` (the next numbered migration file, from a template).
 
 A new migration file is numbered after the highest version on disk and holds a commented
 template whose `up` is only a comment: until its author writes SQL there, loading it fails
@@ -13,23 +14,23 @@ from pathlib import Path
 
 import attrs
 
+from schemalog.engine.base.config import find_config_file
 from schemalog.engine.base.errors import ConfigError, UsageError
-from schemalog.engine.base.settings import CONFIG_FILE_NAME, find_config_file
-from schemalog.engine.files.migration import parse_filename
+from schemalog.engine.base.settings import CONFIG_FILE_NAME
+from schemalog.engine.files.migration import NAME_PATTERN, parse_filename
 
 __all__ = [
     "CONFIG_TEMPLATE",
     "PY_TEMPLATE",
     "SQL_TEMPLATE",
     "InitResult",
-    "init_project",
-    "new_migration",
+    "init",
+    "new",
     "next_version",
     "render_config",
     "validate_name",
 ]
 
-_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _MAX_NAME = 80
 
 PY_TEMPLATE = '''\
@@ -112,13 +113,13 @@ def validate_name(name: str) -> str:
 
     The error suggests the snake_case spelling of the name when there is one.
     """
-    if _NAME.fullmatch(name) and len(name) <= _MAX_NAME:
+    if NAME_PATTERN.fullmatch(name) and len(name) <= _MAX_NAME:
         return name
     suggestion = re.sub(r"[^a-z0-9]+", "_", name.strip().lower()).strip("_")
     suggestion = suggestion.lstrip("0123456789_")[:_MAX_NAME].rstrip("_")
     msg = (
         f"migration name {name!r} is not snake_case (lower-case letters, digits and _, "
-        f"starting with a letter, at most {_MAX_NAME} characters)"
+        f"starting with a letter or digit, at most {_MAX_NAME} characters)"
     )
     hint = f"e.g. `schemalog new {suggestion}`" if suggestion else "e.g. `schemalog new add_email`"
     raise UsageError(msg, hint=hint)
@@ -140,7 +141,7 @@ def next_version(directory: Path) -> int:
     return found[-1][0] + 1 if found else 1
 
 
-def new_migration(directory: Path, name: str, *, sql: bool = False) -> Path:
+def new(directory: Path, name: str, *, sql: bool = False) -> Path:
     """Create the next numbered migration file `NNN_name.py` (or `.sql`) from the template.
 
     Numbers are zero-padded to three digits, or to the width the existing files use.
@@ -188,7 +189,7 @@ class InitResult:
     migrations_created: bool
 
 
-def init_project(
+def init(
     directory: Path,
     *,
     database: str = "app.db",

@@ -1,4 +1,4 @@
-"""Tests for schemalog.engine.files.scaffold: migration names, numbering, templates and `init`."""
+"""Tests for schemalog.engine.commands.project: migration names, numbering, templates and `init`."""
 
 from __future__ import annotations
 
@@ -8,18 +8,18 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from schemalog.engine.base.config import load_settings
 from schemalog.engine.base.errors import ConfigError, MigrationFileError, UsageError
-from schemalog.engine.base.settings import load_settings
-from schemalog.engine.files.migration import load_migration, parse_filename
-from schemalog.engine.files.scaffold import (
+from schemalog.engine.commands.project import (
     PY_TEMPLATE,
     SQL_TEMPLATE,
-    init_project,
-    new_migration,
     next_version,
     render_config,
     validate_name,
 )
+from schemalog.engine.commands.project import init as init_project
+from schemalog.engine.commands.project import new as new_migration
+from schemalog.engine.files.migration import load_migration, parse_filename
 
 NAMES = st.from_regex(r"[a-z][a-z0-9_]{0,30}", fullmatch=True)
 
@@ -45,7 +45,6 @@ class TestValidateName:
         [
             ("Add-Email", "add_email"),
             ("add email", "add_email"),
-            ("2fast", "fast"),
             ("AddEmail", "addemail"),
         ],
     )
@@ -56,7 +55,7 @@ class TestValidateName:
         assert info.value.exit_code == 2
         assert f"schemalog new {suggestion}`" in info.value.message
 
-    @pytest.mark.parametrize("name", ["", "---", "123", "x" * 81])
+    @pytest.mark.parametrize("name", ["", "---", "x" * 81])
     def test_refuses_without_suggestion(self, name):
         """Names without usable letters (or too long) are refused too."""
         with pytest.raises(UsageError):

@@ -11,9 +11,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from schemalog.engine.base.config import find_config_file, load_settings
 from schemalog.engine.base.errors import ConfigError
 from schemalog.engine.base.paths import DatabasePaths
-from schemalog.engine.base.settings import SETTING_NAMES, Settings, find_config_file, load_settings
+from schemalog.engine.base.settings import SETTING_NAMES, Settings
 
 
 def write(path: Path, text: str) -> Path:
@@ -196,6 +197,7 @@ class TestPrecedence:
         "retention_bytes": [1, 4096],
         "compression": ["none", "gzip"],
         "transaction": ["run", "step"],
+        "retry": [True, False],
         "log_format": ["auto", "human", "json"],
     }
 

@@ -16,10 +16,12 @@ import pytest
 import structlog
 from click.testing import CliRunner
 
-from schemalog.engine import cli as cli_module
-from schemalog.engine.cli import App, cli, main
+from schemalog.engine.base.terminal import is_tty
+from schemalog.engine.cli import app as app_module
+from schemalog.engine.cli import cli, main, render
+from schemalog.engine.cli.app import App
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 SCHEMALOG = Path(sys.executable).with_name("schemalog")
 
 USERS = '''\
@@ -266,10 +268,10 @@ class TestGlobal:
     def test_unexpected_error_is_one_line_exit_1(self, project, monkeypatch):
         """An unexpected exception prints one line and exits 1; no traceback."""
 
-        def boom(self):
+        def boom(*_args):
             raise RuntimeError("disk on fire\nsecond line")
 
-        monkeypatch.setattr("schemalog.engine.migrator.Migrator.status", boom)
+        monkeypatch.setattr("schemalog.engine.commands.inspect.status", boom)
         result = run("status")
         assert result.exit_code == 1
         assert result.stderr == "error: unexpected RuntimeError: disk on fire\n"
@@ -277,10 +279,10 @@ class TestGlobal:
     def test_verbose_prints_the_traceback(self, project, monkeypatch):
         """With --verbose an error also prints its traceback."""
 
-        def boom(self):
+        def boom(*_args):
             raise RuntimeError("disk on fire")
 
-        monkeypatch.setattr("schemalog.engine.migrator.Migrator.status", boom)
+        monkeypatch.setattr("schemalog.engine.commands.inspect.status", boom)
         result = run("--verbose", "status")
         assert result.exit_code == 1
         assert "Traceback" in result.stderr
@@ -428,7 +430,7 @@ class TestStatus:
         assert st["version"] == st["user_version"] == st["head"] == 3
         assert st["pending"] == []
         assert set(st["applied"][0]) >= {"version", "name", "checksum", "applied_at"}
-        assert st["lock"] == {"held": False, "holder": None}
+        assert st["lock"] == {"held": False, "holder": None, "last_holder": None}
         assert set(st["journal"]) == {"table_events", "jsonl_events", "consistent"}
         assert st["journal"]["consistent"] is True
         assert st["needs_recovery"] is False
@@ -901,7 +903,11 @@ class TestLock:
         result = run("lock", "status")
         assert result.exit_code == 0
         assert "free" in result.stdout
-        assert doc(run("lock", "status", "--json")) == {"held": False, "holder": None}
+        assert doc(run("lock", "status", "--json")) == {
+            "held": False,
+            "holder": None,
+            "last_holder": None,
+        }
 
     def test_held_lock_exits_3(self, migrated, holder):
         """up while another process holds the lock: waits, says whom for, exits 3."""
@@ -983,49 +989,45 @@ class TestCheckCommand:
 
 class TestApp:
     def test_lock_wait_message_once(self, capsys):
-        """on_lock_wait prints one line however often it is called."""
-        from schemalog.engine.shell.lock import Holder
-
+        """The observer prints one line however often a lock wait is reported."""
         app = App(flags={}, config=None, verbose=False, quiet=False)
-        h = Holder(12, "box", "r1", "up", "2026-01-01T00:00:00Z")
-        app.on_lock_wait(h, 0.1)
-        app.on_lock_wait(h, 0.2)
-        app.on_lock_wait(None, 0.3)
+        holder = "pid 12 on host box (run r1, command 'up') since 2026-01-01T00:00:00Z"
+        app.observer.lock_wait(holder, 0.1)
+        app.observer.lock_wait(holder, 0.2)
+        app.observer.lock_wait(None, 0.3)
         err = capsys.readouterr().err
-        assert (
-            err
-            == "waiting for the lock held by pid 12 on box (run r1, since 2026-01-01T00:00:00Z)…\n"
-        )
+        assert err == f"waiting for the lock held by {holder}…\n"
 
     def test_lock_wait_unknown_holder(self, capsys):
         """Without a holder record the message says another process."""
         app = App(flags={}, config=None, verbose=False, quiet=False)
-        app.on_lock_wait(None, 0.1)
+        app.observer.lock_wait(None, 0.1)
         assert "another process" in capsys.readouterr().err
 
     def test_progress_only_on_a_terminal(self, monkeypatch):
         """The progress bar starts on a terminal and stops at the end."""
         app = App(flags={}, config=None, verbose=False, quiet=False)
-        app.progress(1, 2)
-        assert app._progress is None
-        monkeypatch.setattr(cli_module, "_is_tty", lambda stream: True)
-        app.progress(1, 2)
-        assert app._progress is not None
-        app.progress(2, 2)
-        assert app._progress is None
-        app.progress(1, 4)
+        observer = app.observer
+        observer.progress(1, 2)
+        assert observer._bar is None
+        monkeypatch.setattr(app_module, "is_tty", lambda stream: True)
+        observer.progress(1, 2)
+        assert observer._bar is not None
+        observer.progress(2, 2)
+        assert observer._bar is None
+        observer.progress(1, 4)
         app.close_progress()
-        assert app._progress is None
+        assert observer._bar is None
 
     def test_is_tty_of_odd_streams(self):
-        """_is_tty is False for objects without isatty or closed streams."""
-        assert cli_module._is_tty(object()) is False
+        """is_tty is False for objects without isatty or closed streams."""
+        assert is_tty(object()) is False
 
         class Closed:
             def isatty(self):
                 raise ValueError("closed")
 
-        assert cli_module._is_tty(Closed()) is False
+        assert is_tty(Closed()) is False
 
 
 # --- real subprocesses ----------------------------------------------------------------------------
@@ -1209,13 +1211,13 @@ class TestRender:
     @pytest.fixture(params=[True, False], ids=["rich", "plain"])
     def out(self, request):
         """An Out in rich (terminal) or plain (piped) mode."""
-        from schemalog.engine.cli.render import Out
+        from schemalog.engine.cli.output import Out
 
         return Out(rich=request.param)
 
     def test_status_with_every_problem(self, out, capsys):
         """A status with drift, a held lock, recovery, a bad file and a failed run shows them all."""
-        out.status(_status())
+        render.status(out, _status())
         text = capsys.readouterr().out
         for needle in (
             "but PRAGMA user_version is 3",
@@ -1235,12 +1237,12 @@ class TestRender:
 
     def test_status_of_a_missing_database(self, out, capsys):
         """A missing database: version 0 and the hint that up creates it."""
-        out.status(_status(exists=False, applied=[], pending=[1], registry_error=None))
+        render.status(out, _status(exists=False, applied=[], pending=[1], registry_error=None))
         assert "does not exist yet" in capsys.readouterr().out
 
     def test_state(self, out, capsys):
         """replay's state names the open attempt, the lock, the pending restore, the baseline."""
-        out.state(_state(), until=None)
+        render.replayed_state(out, _state(), until=None)
         text = capsys.readouterr().out
         for needle in ("now (12 events)", "up 3 (run r3)", "held by run r3", "of b1 not finished"):
             assert needle in text, needle
@@ -1248,13 +1250,15 @@ class TestRender:
 
     def test_tables(self, out, capsys):
         """history, events, checks and backups render their rows."""
-        from schemalog.engine.migrator import HistoryEntry
+        from schemalog.engine.core.history import HistoryEntry
         from schemalog.journal.events import Event, Kind
 
-        out.history([HistoryEntry("r1", 1, "a", "up", "failed", "T1", None, "boom")])
-        out.events([Event(1, "id", "T", "r1", Kind.RUN_STARTED, None, {"x": 1}, "0", "h")])
-        out.checks([{"check": "integrity", "ok": False, "detail": "bad page"}])
-        out.backups(_state().backups)
+        render.history(out, [HistoryEntry("r1", 1, "a", "up", "failed", "T1", None, "boom")])
+        render.event_table(
+            out, [Event(1, "id", "T", "r1", Kind.RUN_STARTED, None, {"x": 1}, "0", "h")]
+        )
+        render.checks(out, [{"check": "integrity", "ok": False, "detail": "bad page"}])
+        render.backups(out, _state().backups)
         text = capsys.readouterr().out
         for needle in ("boom", "run_started", "bad page", "NO"):
             assert needle in text, needle
@@ -1263,10 +1267,10 @@ class TestRender:
         """Lock states and a single backup render as one line each."""
         from schemalog.journal.replay import BackupRecord
 
-        out.lock({"held": False, "holder": None})
-        out.lock({"held": False, "holder": {"pid": 1, "host": "h"}})
-        out.lock({"held": True, "holder": None})
-        out.backup(BackupRecord("b1", "/b", 2, "T", 500, "s", True, "none", "r"))
+        render.lock(out, {"held": False, "holder": None})
+        render.lock(out, {"held": False, "holder": None, "last_holder": {"pid": 1, "host": "h"}})
+        render.lock(out, {"held": True, "holder": None})
+        render.backup(out, BackupRecord("b1", "/b", 2, "T", 500, "s", True, "none", "r"))
         text = capsys.readouterr().out
         assert "free\n" in text
         assert "last holder" in text
@@ -1275,11 +1279,11 @@ class TestRender:
 
     def test_recovery(self, out, capsys):
         """A recovery plan lists its actions and the journal's version."""
-        from schemalog.engine.shell.recovery import Action, RecoveryPlan
+        from schemalog.engine.core.diagnosis import Action, RecoveryPlan
 
         plan = RecoveryPlan(actions=(Action("close_run", "close run r1"),), state=_state())
-        out.recovery(plan, dry_run=False)
-        out.recovery_done(plan)
+        render.recovery(out, plan, dry_run=False)
+        render.recovery_done(out, plan)
         text = capsys.readouterr().out
         assert "recovery did: close run r1" in text
         assert "recovered: close run r1" in text
@@ -1291,12 +1295,12 @@ class TestRender:
 
         ok = MigrationCheck(1, "001_a.sql", "ok", "", ("up",))
         bad = MigrationCheck(2, "002_b.sql", "failed", "up: boom")
-        out.check_header("header")
-        out.check_result(ok)
-        out.check_result(bad)
-        out.check_summary([])
-        out.check_summary([CheckReport("empty", "d", 0, (ok,))])
-        out.check_summary([CheckReport("empty", "d", 0, (ok, bad))])
+        render.check_header(out, "header")
+        render.check_result(out, ok)
+        render.check_result(out, bad)
+        render.check_summary(out, [])
+        render.check_summary(out, [CheckReport("empty", "d", 0, (ok,))])
+        render.check_summary(out, [CheckReport("empty", "d", 0, (ok, bad))])
         text = capsys.readouterr().out
         assert "002_b.sql: up: boom" in text
         assert "nothing to check" in text
@@ -1312,10 +1316,10 @@ class TestRender:
         migrator = Migrator(
             Settings(database=migrated / "app.db", migrations=migrated / "migrations")
         )
-        out.run(migrator.upgrade(dry_run=True), "app.db")
-        out.run(migrator.upgrade(), "app.db")
-        out.run(migrator.upgrade(), "app.db")
-        out.plan(migrator.upgrade(dry_run=True).plan)
+        render.run(out, migrator.upgrade(dry_run=True), "app.db")
+        render.run(out, migrator.upgrade(), "app.db")
+        render.run(out, migrator.upgrade(), "app.db")
+        render.dry_run_plan(out, migrator.upgrade(dry_run=True).plan)
         text = capsys.readouterr().out
         assert "ALTER TABLE users ADD COLUMN nickname TEXT" in text
         assert "version 3 -> 4" in text
@@ -1323,26 +1327,25 @@ class TestRender:
 
     def test_helpers(self):
         """size_text and holder_text cover their edge cases."""
-        from schemalog.engine.cli.render import _is_tty, holder_text, size_text
+        from schemalog.engine.cli.output import holder_text, size_text
 
         assert size_text(None) == "-"
         assert size_text(1023) == "1023 B"
         assert size_text(5 * 1024**4) == "5120.0 GiB"
         assert holder_text(None) == "an unknown process"
-        assert _is_tty(object()) is False
 
     def test_out_detects_the_terminal(self, monkeypatch):
         """Out() is rich exactly when stdout is a terminal."""
-        from schemalog.engine.cli import render
+        from schemalog.engine.cli import output
 
-        monkeypatch.setattr(render, "_is_tty", lambda stream: True)
-        assert render.Out().rich is True
-        monkeypatch.setattr(render, "_is_tty", lambda stream: False)
-        assert render.Out().rich is False
+        monkeypatch.setattr(output, "is_tty", lambda stream: True)
+        assert output.Out().rich is True
+        monkeypatch.setattr(output, "is_tty", lambda stream: False)
+        assert output.Out().rich is False
 
     def test_wide_table_on_a_narrow_terminal(self, capsys):
         """On a terminal too narrow for a table, each row stays one line (no column fragments)."""
-        from schemalog.engine.cli.render import Out
+        from schemalog.engine.cli.output import Out
 
         out = Out(rich=True)
         out.console.width = 40
@@ -1367,7 +1370,8 @@ class TestRender:
 
     def test_status_with_a_finished_run(self, out, capsys):
         """A finished, successful last run and a verified backup read plainly."""
-        out.status(
+        render.status(
+            out,
             _status(
                 drift=False,
                 needs_recovery=False,
@@ -1385,7 +1389,7 @@ class TestRender:
                 registry_error=None,
                 user_version=2,
                 pending=[],
-            )
+            ),
         )
         text = capsys.readouterr().out
         assert "up succeeded at T1" in text

@@ -1,4 +1,5 @@
-"""Tests for schemalog.engine.shell.preserve: old content back, nothing destroyed, refusals, readers, retries."""
+"""Tests for schemalog.engine.shell.restore and .preserve: old content back, nothing destroyed,
+refusals, readers, retries."""
 
 from __future__ import annotations
 
@@ -14,17 +15,27 @@ from pathlib import Path
 import attrs
 import pytest
 
-import schemalog.engine.shell.preserve as restore_module
+import schemalog.engine.shell.preserve as preserve_module
+import schemalog.engine.shell.restore as restore_module
 from schemalog.engine.base.errors import BackupVerificationFailed, RestoreError, UsageError
+from schemalog.engine.base.paths import DatabasePaths
 from schemalog.engine.shell.backup import take_backup
-from schemalog.engine.shell.preserve import (
-    MANIFEST_NAME,
-    RestoreResult,
-    preservation_dir,
-    restore_backup,
-)
+from schemalog.engine.shell.preserve import MANIFEST_NAME, preservation_dir
+from schemalog.engine.shell.restore import RestoreResult
 
-REPO = Path(__file__).resolve().parents[2]
+
+def restore_backup(db: Path, info, preserve_to: Path, **kw) -> RestoreResult:
+    """The file-level restore of `info` (taken into the `bdir` fixture's directory) into `db`."""
+    bdir = next(
+        (d for d in (db.parent / "app.db.backups", db.parent / "b") if (d / info.path).exists()),
+        db.parent / "app.db.backups",
+    )
+    return restore_module.restore_backup(
+        DatabasePaths.for_database(db, bdir), info, preserve_to, **kw
+    )
+
+
+REPO = Path(__file__).resolve().parents[3]
 
 READER_SCRIPT = """
 import sqlite3, sys
@@ -166,7 +177,7 @@ class TestRestore:
         change(db)
         result = restore_backup(db, info, preserve_to)
         assert dump(db) == expected
-        assert result == RestoreResult(backup=info, preserved=preserve_to)
+        assert result == RestoreResult(backup=info, preserved=preserve_to, discarded={"users": 1})
 
     def test_gzip_backup(self, db: Path, bdir: Path, preserve_to: Path):
         """A gzip backup restores the same content."""
@@ -234,9 +245,9 @@ class TestRestore:
         """A backup with one flipped byte is refused and the database is left unchanged."""
         info = take_backup(db, bdir)
         change(db)
-        data = bytearray(info.path.read_bytes())
+        data = bytearray((bdir / info.path).read_bytes())
         data[len(data) // 2] ^= 0xFF
-        info.path.write_bytes(bytes(data))
+        (bdir / info.path).write_bytes(bytes(data))
         before = files_of(db)
         with pytest.raises(BackupVerificationFailed):
             restore_backup(db, info, preserve_to)
@@ -353,46 +364,33 @@ class TestRestore:
 
 
 class TestWritesDuringRestore:
-    @staticmethod
-    def slip_in_writes(monkeypatch, db: Path, times: int) -> list[int]:
-        """Make another connection commit right after each of the first `times` preservations."""
-        done: list[int] = []
-        real_end = restore_module._end_transaction
-
-        def end_then_write(live):
-            real_end(live)
-            if len(done) < times:
-                other = sqlite3.connect(db, isolation_level=None)
-                other.execute("INSERT INTO users (name) VALUES ('slipped in')")
-                other.close()
-                done.append(1)
-
-        monkeypatch.setattr(restore_module, "_end_transaction", end_then_write)
-        return done
-
-    def test_write_after_preservation_is_preserved_again(
-        self, db: Path, bdir: Path, preserve_to: Path, monkeypatch
+    def test_writers_wait_from_preservation_to_commit(
+        self, db: Path, bdir: Path, preserve_to: Path
     ):
-        """A commit slipping in after preservation triggers a second, complete preservation."""
+        """From the preservation to the copy's COMMIT no other connection can commit, so the
+        preserved copy holds every row the restore replaces."""
         info = take_backup(db, bdir)
         expected = dump(db)
-        self.slip_in_writes(monkeypatch, db, times=1)
-        result = restore_backup(db, info, preserve_to)
-        assert result.preserved == preserve_to.with_name(preserve_to.name + "-1")
-        first, second = dump(preserve_to / db.name), dump(result.preserved / db.name)
-        assert "slipped in" not in "".join(first[1])
-        assert "slipped in" in "".join(second[1])
-        assert dump(db) == expected
+        change(db)
+        attempts: list[str] = []
 
-    def test_endless_writes_give_up(self, db: Path, bdir: Path, preserve_to: Path, monkeypatch):
-        """A database that keeps being written is not restored; RestoreError says so."""
-        info = take_backup(db, bdir)
-        self.slip_in_writes(monkeypatch, db, times=100)
-        with pytest.raises(RestoreError) as err:
-            restore_backup(db, info, preserve_to)
-        assert "kept being written" in str(err.value)
-        assert dump(db)[0] == 3
-        assert "slipped in" in "".join(dump(db)[1])  # nothing was overwritten
+        def write_meanwhile(done: int, total: int) -> None:
+            if done >= total:  # the last call comes after the copy's COMMIT
+                return
+            other = sqlite3.connect(db, timeout=0.05, isolation_level=None)
+            try:
+                other.execute("INSERT INTO users (name) VALUES ('slipped in')")
+                attempts.append("committed")
+            except sqlite3.OperationalError as exc:
+                attempts.append(str(exc))
+            finally:
+                other.close()
+
+        result = restore_backup(db, info, preserve_to, progress=write_meanwhile)
+        assert attempts and all("locked" in a for a in attempts)
+        assert dump(db) == expected
+        preserved = "".join(dump(result.preserved / db.name)[1])
+        assert "after the backup" in preserved and "slipped in" not in preserved
 
 
 class TestRestoreFailures:
@@ -464,13 +462,13 @@ class TestRestoreFailures:
         def full(path):
             raise OSError(errno.ENOSPC, "No space left on device")
 
-        monkeypatch.setattr(restore_module, "fsync_dir", full)
+        monkeypatch.setattr(preserve_module, "fsync_dir", full)
         with pytest.raises(RestoreError) as err:
             restore_backup(db, info, preserve_to)
         assert "not changed" in str(err.value)
         assert files_of(db) == before
         assert not preserve_to.exists()
-        assert os.listdir(bdir) == [info.path.name]
+        assert os.listdir(bdir) == [info.path]
 
     def test_writer_holding_the_database(
         self, db: Path, bdir: Path, preserve_to: Path, monkeypatch
@@ -518,7 +516,7 @@ class TestLiveFiles:
         paths.database.write_bytes(b"db")
         paths.rollback_journal.write_bytes(b"old")
         with ExitStack() as stack:
-            files = restore_module._LiveFiles(paths, stack)
+            files = preserve_module.LiveFiles(paths, stack)
             first = dict(files.refresh())
             paths.rollback_journal.unlink()
             paths.rollback_journal.write_bytes(b"new")
@@ -543,6 +541,6 @@ class TestLiveFiles:
                 raise FileNotFoundError(errno.ENOENT, "gone")
             return real_open(path, flags, *args)
 
-        monkeypatch.setattr(restore_module.os, "open", vanish)
+        monkeypatch.setattr(preserve_module.os, "open", vanish)
         with ExitStack() as stack:
-            assert restore_module._LiveFiles(paths, stack).refresh() == []
+            assert preserve_module.LiveFiles(paths, stack).refresh() == []

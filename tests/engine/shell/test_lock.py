@@ -18,7 +18,7 @@ import schemalog.engine.shell.lock as lock_module
 from schemalog.engine.base.errors import ConfigError, LockHeld, LockTimeout
 from schemalog.engine.shell.lock import Holder, LockStatus, MigrationLock, break_lock, probe
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 HOLD_SCRIPT = """
 import sys, time

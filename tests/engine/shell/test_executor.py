@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,6 +23,7 @@ from schemalog.engine.base.settings import Settings
 from schemalog.engine.core.plan import Plan, Step, plan_up
 from schemalog.engine.files.migration import load_migration
 from schemalog.engine.files.registry import load_registry
+from schemalog.engine.migrator import Migrator
 from schemalog.engine.shell.executor import Executor
 from schemalog.journal.journal import Journal
 from schemalog.journal.jsonl import JsonlStore
@@ -440,7 +442,7 @@ class TestForeignKeysOff:
         db = tmp_path / "app.db"
         seen: list[tuple[int, bool]] = []
         m = make_migrator(tmp_path, migrations_dir)
-        m._connect = probed_connect(db, seen)
+        m = Migrator(m.settings, connect=probed_connect(db, seen))
         m.upgrade()
         assert user_version(db) == 2
         assert rows(db, "child") == [(1, 1), (2, 2), (3, 1)]
@@ -490,7 +492,7 @@ class TestForeignKeysOff:
         db = tmp_path / "app.db"
         seen: list[tuple[int, bool]] = []
         m = make_migrator(tmp_path, migrations_dir)
-        m._connect = probed_connect(db, seen)
+        m = Migrator(m.settings, connect=probed_connect(db, seen))
         m.upgrade(1)
         before = schema_rows(db)
         with pytest.raises(VerificationFailed) as info:
@@ -581,33 +583,29 @@ class TestNonTransactional:
         assert m.status().needs_recovery is False
 
     @pytest.mark.parametrize("transaction", TRANSACTION_MODES)
-    def test_failure_restores_the_fresh_backup(
+    def test_failure_keeps_the_statements_that_ran_and_says_so(
         self, tmp_path: Path, migrations_dir: Path, transaction: str
     ):
-        """A failing non-transactional step is undone by restoring the backup taken right before it."""
+        """Each statement outside a transaction is atomic by itself: a failing one leaves the
+        ones before it applied, the failure says so, and no backup is restored over the
+        application's writes."""
         first_two(migrations_dir, **{"003_scratch.py": FAILING_NON_TRANSACTIONAL})
         db = tmp_path / "app.db"
         m = make_migrator(tmp_path, migrations_dir, transaction=transaction)
         m.upgrade(2)
-        schema_before = schema_rows(db)
-        items_before, tags_before = rows(db, "items"), rows(db, "tags")
-        with pytest.raises(StepFailed):
+        with pytest.raises(StepFailed) as info:
             m.upgrade()
-        assert schema_rows(db) == schema_before
-        assert rows(db, "items") == items_before
-        assert rows(db, "tags") == tags_before
+        assert "statements 1-3 of the step ran and stay" in info.value.state
+        assert "scratch" in table_names(db)
+        assert rows(db, "items") == [(1, "clobbered"), (2, "clobbered")]
         assert user_version(db) == 2
         events = assert_journals_identical(db)
         assert replay(events).version == 2
         rolled = of_kind(events, "rolled_back")[-1]
         assert rolled.version == 3
-        assert rolled.data["method"] == "restored_backup"
-        restored = of_kind(events, "backup_restored")[-1]
-        fresh = of_kind(events, "backup_taken")[-1]
-        assert restored.data["backup_id"] == fresh.data["id"]
-        # invariant 4: the pre-restore database was preserved, not destroyed
-        preserved = Path(restored.data["preserved"])
-        assert preserved.is_dir() and any(preserved.iterdir())
+        assert rolled.data["method"] == "statement"
+        assert of_kind(events, "step_failed")[-1].data["completed"] == 3
+        assert not of_kind(events, "backup_restored")
         status = m.status()
         assert status.needs_recovery is False
         assert status.version == status.user_version == 2
@@ -615,7 +613,8 @@ class TestNonTransactional:
     def test_failure_after_transactional_steps_keeps_them(
         self, tmp_path: Path, migrations_dir: Path
     ):
-        """Steps applied earlier in the same run survive the restore of the fresh backup."""
+        """Steps applied earlier in the same run are committed before the step outside a
+        transaction, and stay."""
         first_two(migrations_dir, **{"003_scratch.py": FAILING_NON_TRANSACTIONAL})
         m = make_migrator(tmp_path, migrations_dir)
         with pytest.raises(StepFailed):
@@ -623,8 +622,6 @@ class TestNonTransactional:
         db = tmp_path / "app.db"
         assert user_version(db) == 2
         assert {"items", "tags"} <= table_names(db)
-        assert "scratch" not in table_names(db)
-        assert rows(db, "items") == [(1, "alpha"), (2, "beta")]
         assert [a.version for a in m.replay().applied] == [1, 2]
         assert_journals_identical(db)
 
@@ -687,13 +684,33 @@ class TestTransactionControl:
 # --- the executor alone -------------------------------------------------------------------------
 
 
-class TestExecutorAlone:
-    """The executor on a bare journal, without the Migrator's callbacks."""
+class NoBackups:
+    """Hooks that take no backup (the executor alone, on a bare journal)."""
 
-    def test_failing_non_transactional_step_without_backup_reports_method_none(
+    def __init__(self, fresh: Any = None) -> None:
+        self.fresh = fresh
+
+    def take_backup(self) -> None:
+        return None
+
+    def confirm_backup(self) -> None:
+        return None
+
+    def fresh_backup(self) -> None:
+        if self.fresh is not None:
+            self.fresh()
+
+    def step_done(self, version: int, name: str, direction: str, outcome: str) -> None:
+        return None
+
+
+class TestExecutorAlone:
+    """The executor on a bare journal, without a run around it."""
+
+    def test_failing_non_transactional_step_reports_method_statement(
         self, tmp_path: Path, migrations_dir: Path
     ):
-        """With no backup callbacks, a non-transactional failure is journaled with method none."""
+        """A non-transactional failure is journaled as rolled back by its statement alone."""
         write_migrations(migrations_dir, {"001_scratch.py": FAILING_NON_TRANSACTIONAL})
         conn = connect(tmp_path / "app.db")
         conn.execute("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT)")
@@ -703,13 +720,13 @@ class TestExecutorAlone:
         from schemalog.engine.files.sqlsplit import split_statements
 
         plan = Plan("up", 0, 1, (Step(mig, "up", tuple(split_statements(mig.up)), 1),))
-        result = Executor(journal, "run1").execute(plan)
+        result = Executor(journal, "run1", NoBackups()).execute(plan)
         assert not result.ok
         assert result.steps[0].outcome == "failed"
         assert isinstance(result.error, StepFailed)
         events = journal.snapshot().table.events
         assert [e.kind.value for e in events] == ["step_started", "step_failed", "rolled_back"]
-        assert events[-1].data["method"] == "none"
+        assert events[-1].data["method"] == "statement"
         assert not conn.in_transaction
         jsonl.close()
         conn.close()
@@ -725,7 +742,7 @@ class TestExecutorAlone:
         journal = Journal(conn, jsonl)
         registry = load_registry(migrations_dir)
         plan = plan_up(registry, replay(()))
-        result = Executor(journal, "run1", per_step_commit=True).execute(plan)
+        result = Executor(journal, "run1", NoBackups(), per_step_commit=True).execute(plan)
         assert result.ok and [s.outcome for s in result.steps] == ["applied"] * 3
         assert [s.statements for s in result.steps] == [2, 3, 1]
         assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
@@ -771,9 +788,8 @@ class TestExecutorAlone:
             msg = "disk full"
             raise OSError(msg)
 
-        journal.begin()  # as the Migrator enters it: the run's first segment open
         with pytest.raises(OSError, match="disk full"):
-            Executor(journal, "run1", fresh_backup=failing_backup).execute(plan)
+            Executor(journal, "run1", NoBackups(fresh=failing_backup)).execute(plan)
         assert not conn.in_transaction
         assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
         jsonl.close()

@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from schemalog.engine.base.errors import UsageError
 from schemalog.engine.core.retention import newest_verified, plan_retention
-from schemalog.engine.shell.backup import BackupInfo
+from schemalog.journal.replay import BackupRecord
 
 
-def backup(n: int, *, size: int = 100, verified: bool = True) -> BackupInfo:
+def backup(n: int, *, size: int = 100, verified: bool = True) -> BackupRecord:
     """The n-th backup (a larger n is newer)."""
     stamp = f"2026-01-01T{n // 3600:02d}:{n // 60 % 60:02d}:{n % 60:02d}.000000Z"
-    return BackupInfo(
+    return BackupRecord(
+        run_id="",
         id=f"v0001-n{n:04d}",
-        path=Path(f"/b/{n}.sqlite"),
+        path=f"{n}.sqlite",
         version=1,
         created_at=stamp,
         size=size,
@@ -29,7 +28,7 @@ def backup(n: int, *, size: int = 100, verified: bool = True) -> BackupInfo:
 
 
 @st.composite
-def backup_sets(draw) -> list[BackupInfo]:
+def backup_sets(draw) -> list[BackupRecord]:
     """Backups in random order with random sizes and verification flags."""
     specs = draw(st.lists(st.tuples(st.integers(0, 1000), st.booleans()), min_size=0, max_size=12))
     items = [backup(i, size=size, verified=ok) for i, (size, ok) in enumerate(specs)]
@@ -40,7 +39,7 @@ limits = st.one_of(st.none(), st.integers(0, 15))
 byte_limits = st.one_of(st.none(), st.integers(0, 6000))
 
 
-def kept_after(backups: list[BackupInfo], doomed: list[BackupInfo]) -> list[BackupInfo]:
+def kept_after(backups: list[BackupRecord], doomed: list[BackupRecord]) -> list[BackupRecord]:
     """The backups not planned for deletion, oldest first."""
     gone = {b.id for b in doomed}
     return sorted((b for b in backups if b.id not in gone), key=lambda b: b.created_at)

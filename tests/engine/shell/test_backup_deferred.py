@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
 
+from schemalog.engine.base.errors import BackupError, BackupVerificationFailed
 from schemalog.engine.shell import backup as backup_module
-from schemalog.engine.base.errors import BackupVerificationFailed
 from schemalog.engine.shell.backup import take_backup_deferred
 from schemalog.journal.replay import replay
 from tests.engine.conftest import (
@@ -17,7 +18,7 @@ from tests.engine.conftest import (
     table_names,
     user_version,
 )
-from tests.engine.test_backup import make_db
+from tests.engine.shell.test_backup import make_db
 
 
 def _fail_check(conn, path, integrity, label):
@@ -31,42 +32,42 @@ class TestTakeBackupDeferred:
         """The copy is published unchecked; wait() returns once its check passed."""
         db = make_db(tmp_path / "app.db")
         info, wait = take_backup_deferred(db, tmp_path / "b")
-        assert info.verified is False and info.path.is_file()
+        assert info.verified is False and (tmp_path / "b" / info.path).is_file()
         wait()
-        assert info.path.is_file()
+        assert (tmp_path / "b" / info.path).is_file()
 
     def test_a_failed_check_deletes_the_copy(self, tmp_path: Path, monkeypatch):
         """When the background check fails, wait() deletes the file and raises."""
         db = make_db(tmp_path / "app.db")
-        monkeypatch.setattr(backup_module, "_check_connection", _fail_check)
+        monkeypatch.setattr(backup_module, "check_connection", _fail_check)
         info, wait = take_backup_deferred(db, tmp_path / "b")
         with pytest.raises(BackupVerificationFailed):
             wait()
-        assert not info.path.exists()
+        assert not (tmp_path / "b" / info.path).exists()
 
     def test_an_unreadable_copy_fails_at_wait(self, tmp_path: Path, monkeypatch):
         """A copy SQLite cannot even open is reported by wait(), and deleted."""
 
         def unreadable(path):
-            raise backup_module.sqlite3.DatabaseError("file is not a database")
+            raise sqlite3.DatabaseError("file is not a database")
 
         db = make_db(tmp_path / "app.db")
-        monkeypatch.setattr(backup_module, "_open_for_check", unreadable)
+        monkeypatch.setattr(backup_module, "open_for_check", unreadable)
         info, wait = take_backup_deferred(db, tmp_path / "b")
         with pytest.raises(BackupVerificationFailed, match="not a readable SQLite database"):
             wait()
-        assert not info.path.exists()
+        assert not (tmp_path / "b" / info.path).exists()
 
     def test_integrity_off_has_nothing_to_wait_for(self, tmp_path: Path):
         """With integrity off the backup is final at once."""
         db = make_db(tmp_path / "app.db")
         info, wait = take_backup_deferred(db, tmp_path / "b", integrity="off")
         wait()
-        assert info.path.is_file() and info.verified is False
+        assert (tmp_path / "b" / info.path).is_file() and info.verified is False
 
     def test_missing_database(self, tmp_path: Path):
         """A missing database is a BackupError, as for take_backup."""
-        with pytest.raises(backup_module.BackupError):
+        with pytest.raises(BackupError):
             take_backup_deferred(tmp_path / "nope.db", tmp_path / "b")
 
 
@@ -90,7 +91,7 @@ class TestRunBackupConfirmation:
         m = make_migrator(tmp_path, basic_dir, transaction=transaction)
         m.upgrade(target=1)
         db = tmp_path / "app.db"
-        monkeypatch.setattr(backup_module, "_check_connection", _fail_check)
+        monkeypatch.setattr(backup_module, "check_connection", _fail_check)
         with pytest.raises(BackupVerificationFailed) as info:
             m.upgrade()
         assert info.value.exit_code == 1
@@ -101,7 +102,7 @@ class TestRunBackupConfirmation:
         assert state.version == 1 and state.open_runs == () and state.lock is None
         removed = of_kind(events, "backup_removed")
         assert removed and removed[-1].data["reason"] == "failed check"
-        assert all(Path(b.path).is_file() for b in state.backups)
+        assert all((tmp_path / "backups" / b.path).is_file() for b in state.backups)
         assert state.last_run is not None and state.last_run.outcome == "failed"
 
 
@@ -114,4 +115,4 @@ class TestRetentionAfterDeferredCheck:
         assert report.backup is not None
         kept = m.backup_list()
         assert [b.id for b in kept] == [report.backup.id]
-        assert kept[0].verified is True and Path(kept[0].path).is_file()
+        assert kept[0].verified is True and (tmp_path / "backups" / kept[0].path).is_file()

@@ -1,0 +1,95 @@
+"""The one way schemalog opens SQLite: URIs, modes, busy timeouts, integrity checks.
+
+Every connection schemalog opens to a database, a backup or a scratch copy is made here, in
+autocommit mode (`isolation_level=None`: schemalog issues BEGIN/COMMIT itself), through a
+`file:` URI (so no file name is ever taken for an option), with the application's SQL
+functions registered when a `functions` callable is given.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+from typing import Literal
+from urllib.parse import quote
+
+__all__ = [
+    "INTEGRITY_PRAGMAS",
+    "Functions",
+    "IntegrityLevel",
+    "Mode",
+    "integrity_problems",
+    "open_database",
+    "sqlite_reason",
+    "sqlite_uri",
+]
+
+Mode = Literal["ro", "rw", "rwc"]
+IntegrityLevel = Literal["quick", "full", "off"]
+#: Called with every connection schemalog opens to the database (application SQL functions).
+Functions = Callable[[sqlite3.Connection], None]
+
+#: The PRAGMA each integrity level runs.
+INTEGRITY_PRAGMAS = {"quick": "quick_check", "full": "integrity_check"}
+
+
+def sqlite_uri(path: Path, *, mode: Mode, immutable: bool = False) -> str:
+    """A `file:` URI for `path` in `mode`, safe for any file name. Pure."""
+    uri = f"file:{quote(str(Path(path).absolute()))}?mode={mode}"
+    return uri + "&immutable=1" if immutable else uri
+
+
+def open_database(
+    path: Path,
+    *,
+    mode: Mode = "rw",
+    timeout: float = 5.0,
+    immutable: bool = False,
+    functions: Functions | None = None,
+    check_same_thread: bool = True,
+) -> sqlite3.Connection:
+    """A new autocommit connection to `path`; raises sqlite3.Error as SQLite does.
+
+    `timeout` is the busy timeout in seconds; `immutable` (read-only files nobody writes:
+    backups, copies) skips SQLite's locking; `functions` registers the application's SQL
+    functions and collations.
+    """
+    conn = sqlite3.connect(
+        sqlite_uri(path, mode=mode, immutable=immutable),
+        uri=True,
+        timeout=timeout,
+        isolation_level=None,
+        check_same_thread=check_same_thread,
+    )
+    if functions is not None:
+        try:
+            functions(conn)
+        except BaseException:
+            conn.close()
+            raise
+    return conn
+
+
+def integrity_problems(
+    conn: sqlite3.Connection, level: IntegrityLevel, *, limit: int = 10
+) -> list[str]:
+    """What `PRAGMA quick_check` ("quick") or `integrity_check` ("full") reports, [] when sound.
+
+    "off" checks nothing and returns []. Reads only; raises sqlite3.DatabaseError when the
+    database cannot be read at all.
+    """
+    if level == "off":
+        return []
+    rows = [str(r[0]) for r in conn.execute(f"PRAGMA {INTEGRITY_PRAGMAS[level]}({int(limit)})")]
+    return [] if rows == ["ok"] else rows
+
+
+def sqlite_reason(exc: sqlite3.Error) -> str:
+    """A short reason for an SQLite error: "disk full" for SQLITE_FULL, "busy" for SQLITE_BUSY."""
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    if name == "SQLITE_FULL":
+        return f"disk full ({exc})"
+    if name.startswith("SQLITE_BUSY"):
+        return f"the database stayed locked by another connection ({exc})"
+    return f"{exc} ({name})" if name else str(exc)

@@ -1,0 +1,77 @@
+"""History: every attempt at a migration, as `history` shows it, derived from the state. Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import attrs
+
+from schemalog.journal.replay import Attempt, State
+
+__all__ = ["HistoryEntry", "history"]
+
+
+@attrs.frozen
+class HistoryEntry:
+    """One attempt at applying or reverting one migration, as `history` shows it."""
+
+    run_id: str
+    version: int
+    name: str
+    direction: str
+    outcome: str  # applied | reverted | failed | interrupted | running
+    started_at: str
+    finished_at: str | None
+    error: str | None
+
+
+def history(state: State, *, names: Mapping[int, str], live: bool) -> list[HistoryEntry]:
+    """Every attempt in `state`, oldest first. Pure.
+
+    `live` says whether a run holds the lock now (its open attempt is `running`, not
+    `interrupted`). A run killed inside its transaction lost its uncommitted step events with
+    it: it is shown as one interrupted attempt at the step it had reached, named from `names`
+    (version -> migration name) when the journal does not name it.
+    """
+    entries = [_entry(a, live) for a in state.attempts]
+    by_run: dict[str, list[Attempt]] = {}
+    for a in state.attempts:
+        by_run.setdefault(a.run_id, []).append(a)
+    for run in state.runs:
+        stopped = run.outcome == "interrupted" or (run.outcome is None and not live)
+        if not run.direction or not stopped:
+            continue
+        done = by_run.get(run.run_id, [])
+        if any(a.outcome in (None, "interrupted", "failed") for a in done):
+            continue  # the attempt that stopped the run is already listed
+        if run.direction == "up":
+            step = max([a.version for a in done] + [run.from_version or 0]) + 1
+        else:
+            step = min([a.version for a in done] + [(run.from_version or 0) + 1]) - 1
+        entries.append(
+            HistoryEntry(
+                run_id=run.run_id,
+                version=step,
+                name=names.get(step, ""),
+                direction=run.direction,
+                outcome="interrupted",
+                started_at=run.started_at,
+                finished_at=run.finished_at,
+                error=run.error,
+            )
+        )
+    return sorted(entries, key=lambda h: h.started_at)
+
+
+def _entry(a: Attempt, live: bool) -> HistoryEntry:
+    outcome = a.outcome or ("running" if live else "interrupted")
+    return HistoryEntry(
+        run_id=a.run_id,
+        version=a.version,
+        name=a.name,
+        direction=a.direction,
+        outcome=outcome,
+        started_at=a.started_at,
+        finished_at=a.finished_at,
+        error=a.error,
+    )
