@@ -149,6 +149,7 @@ class Migration:
 
     `foreign_keys_off` marks a table rebuild: tools that can should run it with
     `PRAGMA foreign_keys = OFF` (it is written to be safe with them on as well).
+    `down` undoes it (empty: no down; only the Grocy-like set of `grocy.py` has them).
     """
 
     version: int
@@ -156,11 +157,17 @@ class Migration:
     statements: tuple[str, ...]
     foreign_keys_off: bool = False
     description: str = ""
+    down: tuple[str, ...] = ()
 
     @property
     def sql(self) -> str:
         """The statements as one script, one blank line between statements."""
         return "\n\n".join(self.statements) + "\n"
+
+    @property
+    def down_sql(self) -> str:
+        """The down statements as one script ("" when there is no down)."""
+        return "\n\n".join(self.down) + "\n" if self.down else ""
 
 
 # --------------------------------------------------------------------------------------
@@ -735,7 +742,9 @@ def migration_set(
         cached = cache_dir / f"set-{count}-seed{seed}-{digest}.json"
         if cached.exists():
             out = [
-                Migration(**{**d, "statements": tuple(d["statements"])})
+                Migration(
+                    **{**d, "statements": tuple(d["statements"]), "down": tuple(d.get("down", ()))}
+                )
                 for d in json.loads(cached.read_text())
             ]
             _SET_CACHE[key] = out
@@ -861,12 +870,20 @@ def main(argv: list[str] | None = None) -> int:
     ps = sub.add_parser("set", help="print a migration set as JSON")
     ps.add_argument("count", type=int)
     ps.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    pg = sub.add_parser("grocy", help="print the Grocy-like set (with downs, grocy.py) as JSON")
+    pg.add_argument("count", type=int)
+    pg.add_argument("--seed", type=int, default=DEFAULT_SEED)
     pd = sub.add_parser("db", help="build (or reuse) a cached database and print its path")
     pd.add_argument("size", help="e.g. 10MB, 100MB, 1GB")
     pd.add_argument("--cache", type=Path, default=Path(__file__).parent / "work" / "dbs")
     args = p.parse_args(argv)
-    if args.what == "set":
-        ms = migration_set(args.count, args.seed)
+    if args.what in ("set", "grocy"):
+        if args.what == "grocy":
+            from grocy import grocy_set
+
+            ms = grocy_set(args.count, args.seed)
+        else:
+            ms = migration_set(args.count, args.seed)
         print(json.dumps([m.__dict__ for m in ms], indent=1))
     else:
         t0 = time.perf_counter()
