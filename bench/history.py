@@ -229,6 +229,7 @@ def _clone_cycles(db: Path, goal: int, log: Callable[[str], None]) -> int:
             src = stash[data["version"]]
             dest = _backup_path(db, data["path"])
             shutil.copyfile(src, dest)
+            dest.chmod(0o600)  # as schemalog creates its backups
             data["size"] = src.stat().st_size
             data["sha256"] = _sha256(dest)
             taken[data["id"]]["size"] = data["size"]
