@@ -6,7 +6,8 @@ the first `count` migrations of `grocy.py` are written in schemalog's format and
 whole process: with no database to copy, `check` tests every migration from an empty
 database (up, verify, down, same schema, up again). Rounds run the counts in a shuffled
 order; reported: the median per count, the time per migration, and t(largest)/t(middle)
-(target ≤ 2.6 for 248/124; a linear check gives 2.0, a quadratic one 4.0).
+(target ≤ 2.6 for 248/124; a linear check gives 2.0, a quadratic one 4.0) — in wall time
+and, steadier on a shared machine, in the process's CPU time (user + system).
 
 Standalone: `python bench/check_cost.py [--quick] [--counts 62,124,248] [--runs N]`.
 """
@@ -49,6 +50,7 @@ def run(
     scratch = work / "scratch"
     scratch.mkdir()
     times: dict[int, list[float]] = {n: [] for n in counts}
+    cpu: dict[int, list[float]] = {n: [] for n in counts}
     rng = random.Random(248)
     argv_of = {}
     for rep in range(runs):
@@ -71,11 +73,13 @@ def run(
                 msg = f"check of {n} migrations exited {r.returncode}: {text.strip()[-400:]}"
                 raise RuntimeError(msg)
             times[n].append(r.wall)
+            cpu[n].append(r.user + r.system)
             log(f"check: {n} migrations in {r.wall:.1f}s (round {rep + 1}/{runs})")
     out = {"counts": {}, "runs": runs}
     for n in counts:
         s = summarize(times[n])
         out["counts"][n] = {**s, "per_migration_s": s["median"] / n, "times": times[n]}
+        out["counts"][n]["cpu_s"] = summarize(cpu[n])["median"]
         out["counts"][n]["argv"] = argv_of[n]
     ordered = sorted(counts)
     if len(ordered) >= 2:
@@ -84,6 +88,7 @@ def run(
             "larger": b,
             "smaller": a,
             "value": out["counts"][b]["median"] / out["counts"][a]["median"],
+            "cpu": out["counts"][b]["cpu_s"] / out["counts"][a]["cpu_s"],
             "linear": b / a,
         }
     return out

@@ -163,19 +163,23 @@ def _met(ok: bool | None) -> str:
 
 
 def targets(doc: dict) -> list[tuple[str, str, str, bool | None]]:
-    """(what, measured, target, met) for each of issue 13's targets that this run measured."""
+    """(what, measured, target, met) for each of issue 13's targets that this run measured.
+
+    Where a ratio is given in wall and in CPU time, it is met only when both are.
+    """
     rows: list[tuple[str, str, str, bool | None]] = []
     g = doc.get("growth", {})
     if "cold" in g:
         s = g["cold"]["summary"]
         lo, hi = s["smallest"], s["largest"]
-        for key, what in (("status_ratio", "`status --json`"), ("up_ratio", "no-op `up`")):
+        for key, what in (("status", "`status --json`"), ("up", "no-op `up`")):
+            ratio = s[f"{key}_ratio"]
             rows.append(
                 (
-                    f"{what} at {hi:,} / at {lo:,} events",
-                    f"{s[key]:.2f}x",
+                    f"{what} at {hi:,} / at {lo:,} events (CPU time)",
+                    f"{ratio:.2f}x ({s[f'{key}_cpu_ratio']:.2f}x)",
                     f"≤ {STATUS_GROWTH}x",
-                    s[key] <= STATUS_GROWTH,
+                    max(ratio, s[f"{key}_cpu_ratio"]) <= STATUS_GROWTH,
                 )
             )
         over = s["status_minus_import_s"]
@@ -205,10 +209,10 @@ def targets(doc: dict) -> list[tuple[str, str, str, bool | None]]:
         r = c["ratio"]
         rows.append(
             (
-                f"`check --all`: t({r['larger']}) / t({r['smaller']})",
-                f"{r['value']:.2f}",
+                f"`check --all`: t({r['larger']}) / t({r['smaller']}) (CPU time)",
+                f"{r['value']:.2f} ({r['cpu']:.2f})",
                 f"≤ {CHECK_RATIO} (linear: {r['linear']:.1f})",
-                r["value"] <= CHECK_RATIO,
+                max(r["value"], r["cpu"]) <= CHECK_RATIO,
             )
         )
     for cell in doc.get("cells", []):
@@ -273,8 +277,9 @@ def render_growth(g: dict) -> list[str]:
         "",
         f"`python -c 'import sqlite3'`: {ref:.3f} s; plain `status` at {s['smallest']} events: "
         f"{_f(plain)} s ({s['status_minus_import_s']:+.3f} s). Ratios {s['largest']:,} / "
-        f"{s['smallest']:,} events: `status --json` {s['status_ratio']:.2f}x, no-op `up` "
-        f"{s['up_ratio']:.2f}x. {g['files']} migration files (Grocy-like set); one up/down "
+        f"{s['smallest']:,} events: `status --json` {s['status_ratio']:.2f}x (CPU "
+        f"{s['status_cpu_ratio']:.2f}x), no-op `up` {s['up_ratio']:.2f}x (CPU "
+        f"{s['up_cpu_ratio']:.2f}x). {g['files']} migration files (Grocy-like set); one up/down "
         f"cycle of the last migration writes "
         f"{max(p['cycle_events'] for p in g['points'].values())} events; journals beyond the "
         "first `up` built by cloning that cycle through the journal API (`history.py`).",
@@ -287,16 +292,22 @@ def render_check(c: dict) -> list[str]:
     out = ["### `check --all` on the Grocy-like set (whole process)", ""]
     if "skipped" in c:
         return [*out, f"skipped: {c['skipped']}", ""]
-    out += ["| migrations | median (s) | per migration (s) | runs |", "|---:|---:|---:|---:|"]
+    out += [
+        "| migrations | median (s) | per migration (s) | CPU (s) | runs |",
+        "|---:|---:|---:|---:|---:|",
+    ]
     for n in sorted(c["counts"], key=int):
         r = c["counts"][n]
-        out.append(f"| {n} | {r['median']:.2f} | {r['per_migration_s']:.3f} | {r['n']} |")
+        out.append(
+            f"| {n} | {r['median']:.2f} | {r['per_migration_s']:.3f} | {r['cpu_s']:.2f} | "
+            f"{r['n']} |"
+        )
     if "ratio" in c:
         r = c["ratio"]
         out += [
             "",
-            f"t({r['larger']}) / t({r['smaller']}) = {r['value']:.2f} (linear {r['linear']:.1f}; "
-            f"quadratic {r['linear'] ** 2:.1f}).",
+            f"t({r['larger']}) / t({r['smaller']}) = {r['value']:.2f}, in CPU time "
+            f"{r['cpu']:.2f} (linear {r['linear']:.1f}; quadratic {r['linear'] ** 2:.1f}).",
         ]
     return [*out, ""]
 
@@ -337,7 +348,8 @@ def render_cells(cells: list[dict]) -> list[str]:
     ]
     for c in cells:
         if "skipped" in c:
-            out.append(f"| {c['count']} / {c['size']} | {c['skipped']} |" + " |" * len(names))
+            blanks = [c["skipped"]] + [""] * (len(names) - 1)
+            out.append(f"| {c['count']} / {c['size']} | — | " + " | ".join(blanks) + " |")
             continue
         cols = []
         for n in names:

@@ -112,6 +112,7 @@ def cold_commands(histories: dict, runs: int, log: Callable[[str], None]) -> dic
             msg = f"the {target}-event database is not a healthy, migrated one: {checks[target]}"
             raise RuntimeError(msg)
     times: dict[str, list[float]] = {name: [] for name in commands}
+    cpu: dict[str, list[float]] = {name: [] for name in commands}
     rng = random.Random(13)
     logs = scratch.parent / "cold-logs"
     logs.mkdir(exist_ok=True)
@@ -131,6 +132,7 @@ def cold_commands(histories: dict, runs: int, log: Callable[[str], None]) -> dic
                 raise RuntimeError(msg)
             if rep:
                 times[name].append(r.wall)
+                cpu[name].append(r.user + r.system)
         if rep:
             log(f"growth: cold round {rep}/{runs} done")
     for target, h in histories.items():
@@ -138,6 +140,7 @@ def cold_commands(histories: dict, runs: int, log: Callable[[str], None]) -> dic
     out = {"commands": {}, "checks": checks}
     for name, ts in times.items():
         out["commands"][name] = {**summarize(ts), "times": ts, "argv": " ".join(commands[name][0])}
+        out["commands"][name]["cpu_s"] = summarize(cpu[name])["median"]
     big = max(histories)
     med = {name: r["median"] for name, r in out["commands"].items()}
     ref = med["python -c 'import sqlite3'"]
@@ -146,11 +149,17 @@ def cold_commands(histories: dict, runs: int, log: Callable[[str], None]) -> dic
         "largest": big,
         "status_ratio": med[f"status --json @{big}"] / med[f"status --json @{smallest}"],
         "up_ratio": med[f"up (no-op) @{big}"] / med[f"up (no-op) @{smallest}"],
+        "status_cpu_ratio": _cpu(out, f"status --json @{big}", f"status --json @{smallest}"),
+        "up_cpu_ratio": _cpu(out, f"up (no-op) @{big}", f"up (no-op) @{smallest}"),
         "import_sqlite3_s": ref,
         "status_minus_import_s": med[f"status @{smallest}"] - ref,
         "status_json_minus_import_s": med[f"status --json @{smallest}"] - ref,
     }
     return out
+
+
+def _cpu(out: dict, a: str, b: str) -> float:
+    return out["commands"][a]["cpu_s"] / out["commands"][b]["cpu_s"]
 
 
 def _slug(name: str) -> str:
