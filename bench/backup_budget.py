@@ -29,7 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from generate import database, parse_size
-from measure import reset_database, sync_tree
+from measure import progress, reset_database, sync_tree
 from tools import BENCH, Schemalog, env_for_runs
 
 SIZE = "78MB"
@@ -157,15 +157,12 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     size = parse_size(args.size or (QUICK_SIZE if args.quick else SIZE))
 
-    def log(msg: str) -> None:
-        print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
     result = run(
         BENCH / "work" / "budget",
         size=size,
         runs=args.runs,
         budget_factor=args.budget_factor,
-        log=log,
+        log=progress,
     )
     if args.json:
         print(json.dumps(result, indent=1))

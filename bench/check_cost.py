@@ -19,13 +19,12 @@ import json
 import random
 import shutil
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from measure import summarize, timed_run
+from measure import progress, summarize, timed_run
 from tools import BENCH, Schemalog, env_for_runs
 
 COUNTS = (62, 124, 248)
@@ -105,10 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.counts:
         counts = tuple(int(c) for c in args.counts.split(","))
 
-    def log(msg: str) -> None:
-        print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-    result = run(BENCH / "work" / "check", counts, args.runs, log)
+    result = run(BENCH / "work" / "check", counts, args.runs, progress)
     if args.json:
         print(json.dumps(result, indent=1))
     else:

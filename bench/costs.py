@@ -30,6 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from measure import progress
 from tools import BENCH, PROJECT
 
 PARTS = ("growth", "check", "budget")
@@ -399,20 +400,17 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         sys.exit(f"unknown part(s) {sorted(unknown)}; known: {', '.join(PARTS)}")
 
-    def log(msg: str) -> None:
-        print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
     plan = Plan.of(quick=args.quick, parts=parts, runs=args.runs)
     plan = Plan(**{**plan.__dict__, "history": args.history})
     work = BENCH / "work" / "costs"
-    doc = run_costs(work, plan, log)
+    doc = run_costs(work, plan, progress)
     md = "\n".join(render_markdown(doc))
     stamp = dt.datetime.now().strftime("%Y-%m-%d-%H%M%S")
     out = BENCH / "work" / f"costs-{stamp}"
     out.with_suffix(".json").write_text(json.dumps(doc, indent=1, default=str))
     out.with_suffix(".md").write_text(md)
     print(md)
-    log(f"wrote {out}.json and {out}.md")
+    progress(f"wrote {out}.json and {out}.md")
     return 0
 
 

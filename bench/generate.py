@@ -27,6 +27,7 @@ import os
 import random
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -718,10 +719,49 @@ def _check_model(conn: sqlite3.Connection, schema: _Schema, m: Migration, *, col
             raise ValueError(msg)
 
 
-_SET_CACHE: dict[tuple[int, int], list[Migration]] = {}
+_SET_CACHE: dict[tuple[str, int, int], list[Migration]] = {}
 
 
 DEFAULT_SEED = 20240601
+
+
+def cached_set(
+    kind: str,
+    count: int,
+    seed: int,
+    cache_dir: Path | None,
+    source: Path,
+    build: Callable[[], list[Migration]],
+) -> list[Migration]:
+    """`build()`, remembered in this process and, with `cache_dir`, in a JSON file.
+
+    The file is keyed by `kind`, count, seed and a hash of `source` (the generator's own
+    file), so an edit of the generator invalidates it.
+    """
+    key = (kind, count, seed)
+    if key in _SET_CACHE:
+        return _SET_CACHE[key]
+    cached = None
+    if cache_dir is not None:
+        digest = hashlib.sha256(source.read_bytes()).hexdigest()[:12]
+        cached = cache_dir / f"{kind}-{count}-seed{seed}-{digest}.json"
+        if cached.exists():
+            out = [
+                Migration(
+                    **{**d, "statements": tuple(d["statements"]), "down": tuple(d.get("down", ()))}
+                )
+                for d in json.loads(cached.read_text())
+            ]
+            _SET_CACHE[key] = out
+            return out
+    out = build()
+    _SET_CACHE[key] = out
+    if cached is not None:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_suffix(".tmp")
+        tmp.write_text(json.dumps([m.__dict__ for m in out], indent=1))
+        os.replace(tmp, cached)
+    return out
 
 
 def migration_set(
@@ -733,43 +773,25 @@ def migration_set(
     seed and a hash of this generator's source, so an edit here invalidates the cache.
     Raises ValueError when a generated migration fails to apply (a generator bug).
     """
-    key = (count, seed)
-    if key in _SET_CACHE:
-        return _SET_CACHE[key]
-    cached = None
-    if cache_dir is not None:
-        digest = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12]
-        cached = cache_dir / f"set-{count}-seed{seed}-{digest}.json"
-        if cached.exists():
-            out = [
-                Migration(
-                    **{**d, "statements": tuple(d["statements"]), "down": tuple(d.get("down", ()))}
-                )
-                for d in json.loads(cached.read_text())
-            ]
-            _SET_CACHE[key] = out
-            return out
-    gen = _Generator(seed)
-    conn = sqlite3.connect(":memory:", isolation_level=None)
-    conn.execute("PRAGMA foreign_keys = ON")
-    out: list[Migration] = []
-    for version in range(1, count + 1):
-        m = gen.next_migration(version)
-        try:
-            _validate(conn, m)
-        except sqlite3.Error as exc:
-            msg = f"generated migration {version} ({m.name}) does not apply: {exc}\n{m.sql}"
-            raise ValueError(msg) from exc
-        _check_model(conn, gen.s, m, columns=version % 25 == 0 or version == count)
-        out.append(m)
-    conn.close()
-    _SET_CACHE[key] = out
-    if cached is not None:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_suffix(".tmp")
-        tmp.write_text(json.dumps([m.__dict__ for m in out], indent=1))
-        os.replace(tmp, cached)
-    return out
+
+    def build() -> list[Migration]:
+        gen = _Generator(seed)
+        conn = sqlite3.connect(":memory:", isolation_level=None)
+        conn.execute("PRAGMA foreign_keys = ON")
+        out: list[Migration] = []
+        for version in range(1, count + 1):
+            m = gen.next_migration(version)
+            try:
+                _validate(conn, m)
+            except sqlite3.Error as exc:
+                msg = f"generated migration {version} ({m.name}) does not apply: {exc}\n{m.sql}"
+                raise ValueError(msg) from exc
+            _check_model(conn, gen.s, m, columns=version % 25 == 0 or version == count)
+            out.append(m)
+        conn.close()
+        return out
+
+    return cached_set("set", count, seed, cache_dir, Path(__file__), build)
 
 
 # --------------------------------------------------------------------------------------

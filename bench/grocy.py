@@ -26,16 +26,13 @@ Standard library only.
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 import random
 import re
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from generate import DEFAULT_SEED, Migration, split_statements
+from generate import DEFAULT_SEED, Migration, cached_set, split_statements
 
 __all__ = ["grocy_set"]
 
@@ -576,9 +573,6 @@ def _validate(conn: sqlite3.Connection, m: Migration) -> None:
         raise ValueError(msg)
 
 
-_CACHE: dict[tuple[int, int], list[Migration]] = {}
-
-
 def grocy_set(
     count: int, seed: int = DEFAULT_SEED, cache_dir: Path | None = None
 ) -> list[Migration]:
@@ -587,32 +581,16 @@ def grocy_set(
     Cached like `generate.migration_set` (keyed by count, seed and this file's hash).
     Raises ValueError when a generated migration or its down does not work (a bug here).
     """
-    key = (count, seed)
-    if key in _CACHE:
-        return _CACHE[key]
-    cached = None
-    if cache_dir is not None:
-        digest = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12]
-        cached = cache_dir / f"grocy-{count}-seed{seed}-{digest}.json"
-        if cached.exists():
-            out = [
-                Migration(**{**d, "statements": tuple(d["statements"]), "down": tuple(d["down"])})
-                for d in json.loads(cached.read_text())
-            ]
-            _CACHE[key] = out
-            return out
-    gen = _Grocy(seed)
-    conn = sqlite3.connect(":memory:", isolation_level=None)
-    out = []
-    for _ in range(count):
-        m = gen.next_migration()
-        _validate(conn, m)
-        out.append(m)
-    conn.close()
-    _CACHE[key] = out
-    if cached is not None:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_suffix(".tmp")
-        tmp.write_text(json.dumps([m.__dict__ for m in out], indent=1))
-        os.replace(tmp, cached)
-    return out
+
+    def build() -> list[Migration]:
+        gen = _Grocy(seed)
+        conn = sqlite3.connect(":memory:", isolation_level=None)
+        out = []
+        for _ in range(count):
+            m = gen.next_migration()
+            _validate(conn, m)
+            out.append(m)
+        conn.close()
+        return out
+
+    return cached_set("grocy", count, seed, cache_dir, Path(__file__), build)

@@ -36,7 +36,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from measure import summarize, timed_run
+from measure import progress, summarize, timed_run
 from tools import BENCH, Schemalog, env_for_runs
 
 POINTS = (406, 5_000, 20_000, 100_000)
@@ -281,9 +281,6 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(probe(args.database, args.migrations, args.calls, args.budget)))
         return 0
 
-    def log(msg: str) -> None:
-        print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
     result = run(
         BENCH / "work" / "growth",
         quick=args.quick,
@@ -291,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
         calls=args.calls,
         budget=args.budget,
         mode=args.history,
-        log=log,
+        log=progress,
     )
     if args.json:
         print(json.dumps(result, indent=1, default=str))

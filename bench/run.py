@@ -47,6 +47,7 @@ from generate import DEFAULT_SEED, database, migration_set, parse_size, size_lab
 from measure import (
     compare,
     fingerprint,
+    progress,
     read_rss,
     read_strace_counts,
     reset_database,
@@ -62,9 +63,7 @@ WORK = BENCH / "work"
 ENVS = BENCH / ".envs"
 
 
-def log(msg: str) -> None:
-    """Progress goes to stderr; the report goes to stdout."""
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+log = progress  # progress goes to stderr; the report goes to stdout
 
 
 # --------------------------------------------------------------------------------------
