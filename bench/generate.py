@@ -27,6 +27,7 @@ import os
 import random
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -149,6 +150,7 @@ class Migration:
 
     `foreign_keys_off` marks a table rebuild: tools that can should run it with
     `PRAGMA foreign_keys = OFF` (it is written to be safe with them on as well).
+    `down` undoes it (empty: no down; only the Grocy-like set of `grocy.py` has them).
     """
 
     version: int
@@ -156,11 +158,17 @@ class Migration:
     statements: tuple[str, ...]
     foreign_keys_off: bool = False
     description: str = ""
+    down: tuple[str, ...] = ()
 
     @property
     def sql(self) -> str:
         """The statements as one script, one blank line between statements."""
         return "\n\n".join(self.statements) + "\n"
+
+    @property
+    def down_sql(self) -> str:
+        """The down statements as one script ("" when there is no down)."""
+        return "\n\n".join(self.down) + "\n" if self.down else ""
 
 
 # --------------------------------------------------------------------------------------
@@ -711,10 +719,49 @@ def _check_model(conn: sqlite3.Connection, schema: _Schema, m: Migration, *, col
             raise ValueError(msg)
 
 
-_SET_CACHE: dict[tuple[int, int], list[Migration]] = {}
+_SET_CACHE: dict[tuple[str, int, int], list[Migration]] = {}
 
 
 DEFAULT_SEED = 20240601
+
+
+def cached_set(
+    kind: str,
+    count: int,
+    seed: int,
+    cache_dir: Path | None,
+    source: Path,
+    build: Callable[[], list[Migration]],
+) -> list[Migration]:
+    """`build()`, remembered in this process and, with `cache_dir`, in a JSON file.
+
+    The file is keyed by `kind`, count, seed and a hash of `source` (the generator's own
+    file), so an edit of the generator invalidates it.
+    """
+    key = (kind, count, seed)
+    if key in _SET_CACHE:
+        return _SET_CACHE[key]
+    cached = None
+    if cache_dir is not None:
+        digest = hashlib.sha256(source.read_bytes()).hexdigest()[:12]
+        cached = cache_dir / f"{kind}-{count}-seed{seed}-{digest}.json"
+        if cached.exists():
+            out = [
+                Migration(
+                    **{**d, "statements": tuple(d["statements"]), "down": tuple(d.get("down", ()))}
+                )
+                for d in json.loads(cached.read_text())
+            ]
+            _SET_CACHE[key] = out
+            return out
+    out = build()
+    _SET_CACHE[key] = out
+    if cached is not None:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_suffix(".tmp")
+        tmp.write_text(json.dumps([m.__dict__ for m in out], indent=1))
+        os.replace(tmp, cached)
+    return out
 
 
 def migration_set(
@@ -726,41 +773,25 @@ def migration_set(
     seed and a hash of this generator's source, so an edit here invalidates the cache.
     Raises ValueError when a generated migration fails to apply (a generator bug).
     """
-    key = (count, seed)
-    if key in _SET_CACHE:
-        return _SET_CACHE[key]
-    cached = None
-    if cache_dir is not None:
-        digest = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12]
-        cached = cache_dir / f"set-{count}-seed{seed}-{digest}.json"
-        if cached.exists():
-            out = [
-                Migration(**{**d, "statements": tuple(d["statements"])})
-                for d in json.loads(cached.read_text())
-            ]
-            _SET_CACHE[key] = out
-            return out
-    gen = _Generator(seed)
-    conn = sqlite3.connect(":memory:", isolation_level=None)
-    conn.execute("PRAGMA foreign_keys = ON")
-    out: list[Migration] = []
-    for version in range(1, count + 1):
-        m = gen.next_migration(version)
-        try:
-            _validate(conn, m)
-        except sqlite3.Error as exc:
-            msg = f"generated migration {version} ({m.name}) does not apply: {exc}\n{m.sql}"
-            raise ValueError(msg) from exc
-        _check_model(conn, gen.s, m, columns=version % 25 == 0 or version == count)
-        out.append(m)
-    conn.close()
-    _SET_CACHE[key] = out
-    if cached is not None:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_suffix(".tmp")
-        tmp.write_text(json.dumps([m.__dict__ for m in out], indent=1))
-        os.replace(tmp, cached)
-    return out
+
+    def build() -> list[Migration]:
+        gen = _Generator(seed)
+        conn = sqlite3.connect(":memory:", isolation_level=None)
+        conn.execute("PRAGMA foreign_keys = ON")
+        out: list[Migration] = []
+        for version in range(1, count + 1):
+            m = gen.next_migration(version)
+            try:
+                _validate(conn, m)
+            except sqlite3.Error as exc:
+                msg = f"generated migration {version} ({m.name}) does not apply: {exc}\n{m.sql}"
+                raise ValueError(msg) from exc
+            _check_model(conn, gen.s, m, columns=version % 25 == 0 or version == count)
+            out.append(m)
+        conn.close()
+        return out
+
+    return cached_set("set", count, seed, cache_dir, Path(__file__), build)
 
 
 # --------------------------------------------------------------------------------------
@@ -861,12 +892,20 @@ def main(argv: list[str] | None = None) -> int:
     ps = sub.add_parser("set", help="print a migration set as JSON")
     ps.add_argument("count", type=int)
     ps.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    pg = sub.add_parser("grocy", help="print the Grocy-like set (with downs, grocy.py) as JSON")
+    pg.add_argument("count", type=int)
+    pg.add_argument("--seed", type=int, default=DEFAULT_SEED)
     pd = sub.add_parser("db", help="build (or reuse) a cached database and print its path")
     pd.add_argument("size", help="e.g. 10MB, 100MB, 1GB")
     pd.add_argument("--cache", type=Path, default=Path(__file__).parent / "work" / "dbs")
     args = p.parse_args(argv)
-    if args.what == "set":
-        ms = migration_set(args.count, args.seed)
+    if args.what in ("set", "grocy"):
+        if args.what == "grocy":
+            from grocy import grocy_set
+
+            ms = grocy_set(args.count, args.seed)
+        else:
+            ms = migration_set(args.count, args.seed)
         print(json.dumps([m.__dict__ for m in ms], indent=1))
     else:
         t0 = time.perf_counter()

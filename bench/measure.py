@@ -8,12 +8,18 @@ import shutil
 import sqlite3
 import statistics
 import subprocess
+import sys
 import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from tools import is_tool_table
+
+
+def progress(msg: str) -> None:
+    """A progress line on stderr (the report goes to stdout)."""
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
 @dataclass(frozen=True)

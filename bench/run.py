@@ -4,6 +4,7 @@
     .venv/bin/python bench/run.py --quick    # same matrix, 3 runs, no extras (a few minutes)
     .venv/bin/python bench/run.py --full     # adds 1000 migrations and the 1GB database
     .venv/bin/python bench/run.py --only floor,dbmate --counts 200 --sizes 100MB --runs 7
+    .venv/bin/python bench/run.py --costs-only --quick   # issue 13's measurements, smoke scale
 
 For every (database size, migration count) scenario, every tool applies the whole set to
 a fresh copy of the cached database (the copy is not timed), as a separate process timed
@@ -11,6 +12,11 @@ from start to exit. Each repetition runs every tool once, in a shuffled order, s
 the machine's noise spreads over all of them; each tool's median is reported with its
 ratio to the floor's median measured in the same scenario of the same run. An untimed
 warm-up round first checks that every tool produced the floor's schema and row counts.
+
+After the matrix and the extras come issue 13's measurements (`costs.py`: journal growth,
+the warm no-op `upgrade()`, `check` on 62/124/248 migrations, backups under retention) and
+the 50-migration cells at 10 MB and 1 GB (`--cells`, default 50x1GB) read as ratios to the
+floor, all in the same document, with the commit id.
 
 Writes a Markdown report to stdout and to bench/work/results-<date>.md, and the raw
 numbers to bench/work/results-<date>.json. Standard library only; the peers live in
@@ -35,11 +41,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import costs
 import extras
 from generate import DEFAULT_SEED, database, migration_set, parse_size, size_label
 from measure import (
     compare,
     fingerprint,
+    progress,
     read_rss,
     read_strace_counts,
     reset_database,
@@ -55,9 +63,7 @@ WORK = BENCH / "work"
 ENVS = BENCH / ".envs"
 
 
-def log(msg: str) -> None:
-    """Progress goes to stderr; the report goes to stdout."""
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+log = progress  # progress goes to stderr; the report goes to stdout
 
 
 # --------------------------------------------------------------------------------------
@@ -154,6 +160,7 @@ def machine_info() -> dict:
         "loadavg_start": os.getloadavg(),
         "pressure_start": pressure(),
         "git_head": _git_head(),
+        "commit": costs.commit_id(),
     }
 
 
@@ -201,6 +208,36 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="do not count sync system calls with strace in the warm-up round",
     )
     p.add_argument("--timeout", type=float, default=1800, help="seconds before a run is killed")
+    p.add_argument(
+        "--cells",
+        help="extra (count x size) scenarios beyond the matrix, e.g. 50x1GB "
+        "(default: 50x1GB, none with --quick; '' for none)",
+    )
+    p.add_argument(
+        "--costs",
+        dest="costs",
+        action="store_true",
+        default=None,
+        help="run issue 13's measurements (costs.py; default: on unless --quick, "
+        "at the quick scale with --quick)",
+    )
+    p.add_argument("--no-costs", dest="costs", action="store_false")
+    p.add_argument(
+        "--costs-only",
+        action="store_true",
+        help="only issue 13's measurements: no tool matrix, no extras",
+    )
+    p.add_argument(
+        "--costs-parts",
+        default=",".join(costs.PARTS),
+        help=f"which of them (default {','.join(costs.PARTS)})",
+    )
+    p.add_argument(
+        "--history",
+        choices=("clone", "migrator"),
+        default="clone",
+        help="how long journals are built (history.py)",
+    )
     args = p.parse_args(argv)
     if args.full:
         counts, sizes, runs = "50,200,1000", "10MB,100MB,1GB", 5
@@ -213,6 +250,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.runs = args.runs or runs
     if args.extras is None:
         args.extras = not args.quick
+    if args.costs is None:
+        args.costs = args.costs_only or not args.quick
+    if args.cells is None:
+        args.cells = "" if args.quick else "50x1GB"
+    args.cells = [
+        (int(c), parse_size(z))
+        for c, z in (cell.lower().split("x", 1) for cell in args.cells.split(",") if cell)
+    ]
     return args
 
 
@@ -383,7 +428,7 @@ def write_folders(
     """Write every migration set in every tool's format (not timed)."""
     folders: dict[tuple[str, int], Path] = {}
     sets: dict[int, dict] = {}
-    for count in args.counts:
+    for count in sorted({*args.counts, *(c for c, _ in args.cells)}):
         t0 = time.perf_counter()
         ms = migration_set(count, args.seed, WORK / "sets")
         sets[count] = {
@@ -407,6 +452,42 @@ def main(argv: list[str] | None = None) -> int:
     WORK.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     info = machine_info()
+    report: dict = {"machine": info, "config": _config(args)}
+    if not args.costs_only:
+        report.update(run_matrix(args))
+    if args.costs:
+        plan = costs.Plan.of(quick=args.quick, parts=tuple(args.costs_parts.split(",")))
+        plan = costs.Plan(**{**plan.__dict__, "history": args.history})
+        report["costs"] = costs.run_costs(WORK / "costs", plan, log)
+        report["costs"]["cells"] = costs.fixed_cells(report.get("scenarios", []))
+    info["loadavg_end"] = os.getloadavg()
+    info["pressure_end"] = pressure()
+    info["elapsed_s"] = round(time.perf_counter() - started, 1)
+    stamp = dt.datetime.now().strftime("%Y-%m-%d-%H%M%S")
+    json_path = WORK / f"results-{stamp}.json"
+    json_path.write_text(json.dumps(report, indent=1, default=str))
+    md = render_markdown(report)
+    (WORK / f"results-{stamp}.md").write_text(md)
+    print(md)
+    log(f"wrote {json_path} and {json_path.with_suffix('.md')} in {info['elapsed_s']}s")
+    return 0
+
+
+def _config(args: argparse.Namespace) -> dict:
+    return {
+        "counts": args.counts,
+        "sizes": [size_label(s) for s in args.sizes],
+        "cells": [f"{c}x{size_label(z)}" for c, z in args.cells],
+        "runs": args.runs,
+        "warmup": args.warmup,
+        "seed": args.seed,
+        "schemalog_format": args.schemalog_format,
+        "costs": args.costs and ("quick" if args.quick else "full"),
+    }
+
+
+def run_matrix(args: argparse.Namespace) -> dict:
+    """The tools on every scenario (the matrix, then the extra cells), then the extras."""
     tools, skipped = select_tools(args)
     if not tools:
         sys.exit("no tool to run")
@@ -422,7 +503,9 @@ def main(argv: list[str] | None = None) -> int:
     }
     rng = random.Random(args.seed)
     scenarios = []
-    for size in args.sizes:
+    cells = [(z, c) for z in args.sizes for c in args.counts]
+    cells += [(z, c) for c, z in args.cells if (z, c) not in cells]
+    for size, count in cells:
         t0 = time.perf_counter()
         src = database(size, WORK / "dbs")
         log(
@@ -430,9 +513,8 @@ def main(argv: list[str] | None = None) -> int:
             f"({time.perf_counter() - t0:.1f}s)"
         )
         args.size_now = size
-        for count in args.counts:
-            log(f"scenario: {count} migrations, {size_label(size)}")
-            scenarios.append(run_scenario(args, tools, folders, src, count, rng))
+        log(f"scenario: {count} migrations, {size_label(size)}")
+        scenarios.append(run_scenario(args, tools, folders, src, count, rng))
 
     extra_rows: list[dict] = []
     if args.extras:
@@ -448,20 +530,7 @@ def main(argv: list[str] | None = None) -> int:
             log=log,
         )
         extra_rows = extras.run_all(ctx)
-
-    info["loadavg_end"] = os.getloadavg()
-    info["pressure_end"] = pressure()
-    info["elapsed_s"] = round(time.perf_counter() - started, 1)
-    report = {
-        "machine": info,
-        "config": {
-            "counts": args.counts,
-            "sizes": [size_label(s) for s in args.sizes],
-            "runs": args.runs,
-            "warmup": args.warmup,
-            "seed": args.seed,
-            "schemalog_format": args.schemalog_format,
-        },
+    return {
         "versions": versions,
         "skipped": skipped,
         "commands": commands,
@@ -469,14 +538,6 @@ def main(argv: list[str] | None = None) -> int:
         "scenarios": scenarios,
         "extras": extra_rows,
     }
-    stamp = dt.datetime.now().strftime("%Y-%m-%d-%H%M%S")
-    json_path = WORK / f"results-{stamp}.json"
-    json_path.write_text(json.dumps(report, indent=1, default=str))
-    md = render_markdown(report)
-    (WORK / f"results-{stamp}.md").write_text(md)
-    print(md)
-    log(f"wrote {json_path} and {json_path.with_suffix('.md')} in {info['elapsed_s']}s")
-    return 0
 
 
 # --------------------------------------------------------------------------------------
@@ -491,13 +552,25 @@ def render_markdown(report: dict) -> str:
     """The human-readable report: machine, commands, one table of medians and ratios."""
     m = report["machine"]
     c = report["config"]
+    if "scenarios" not in report:  # --costs-only
+        out = [
+            f"# Benchmark (issue 13 measurements only) — {m['date']}",
+            "",
+            f"Machine: {m['nproc']} CPUs ({m['cpu']}), {m['memory']}, Linux {m['kernel']}, "
+            f"{m['filesystem']}; Python {m['python']}, SQLite {m['sqlite']}; load average "
+            f"{m['loadavg_start'][0]:.2f} at start, {m['loadavg_end'][0]:.2f} at end; "
+            f"commit {m['commit']}.",
+            "",
+            *costs.render_markdown(report.get("costs", {})),
+        ]
+        return "\n".join(out)
     out = [
         f"# Migration benchmark — {m['date']}",
         "",
         f"Machine: {m['nproc']} CPUs ({m['cpu']}), {m['memory']}, Linux {m['kernel']}, "
         f"{m['filesystem']}; Python {m['python']}, SQLite {m['sqlite']} (Python's); "
         f"load average {m['loadavg_start'][0]:.2f} at start, {m['loadavg_end'][0]:.2f} at end; "
-        f"schemalog at {m['git_head']}.",
+        f"schemalog at {m['git_head']}; commit {m['commit']}.",
         "",
         f"Each cell: median wall time of {c['runs']} runs (whole process, start to exit), "
         f"after {c['warmup']} untimed warm-up round(s); tools interleaved in a shuffled order "
@@ -567,6 +640,8 @@ def render_markdown(report: dict) -> str:
             fmt = ".0f" if row["unit"] in ("MiB/s", "MiB") else ".3f"
             out.append(f"| {row['name']} | {_fmt(value, fmt)} {row['unit']} | {note} |")
     out.append("")
+    if "costs" in report:
+        out += costs.render_markdown(report["costs"])
     return "\n".join(out)
 
 

@@ -34,7 +34,7 @@ def _width(migrations: list[Migration], minimum: int) -> int:
 def _check_sql(m: Migration) -> None:
     """Raise ValueError when `m` holds text that a writer below cannot embed verbatim."""
     for bad in ('"""', "\\"):
-        if bad in m.sql:
+        if bad in m.sql or bad in m.down_sql:
             msg = f"migration {m.version} holds {bad!r}, which the .py writers cannot embed"
             raise ValueError(msg)
 
@@ -177,9 +177,12 @@ class Schemalog(Tool):
                 if m.foreign_keys_off:
                     text += "foreign_keys = False\n"
                 text += f'up = """\n{m.sql}"""\n'
+                if m.down:
+                    text += f'down = """\n{m.down_sql}"""\n'
                 (folder / f"{stem}.py").write_text(text)
             else:
-                (folder / f"{stem}.sql").write_text(f"-- migrate:up\n{m.sql}")
+                down = f"\n-- migrate:down\n{m.down_sql}" if m.down else ""
+                (folder / f"{stem}.sql").write_text(f"-- migrate:up\n{m.sql}{down}")
 
     def prepare_db(self, folder: Path, db: Path, log: Path) -> str | None:
         """Adopt the payload database: `schemalog baseline 0` (untimed).
