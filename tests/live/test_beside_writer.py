@@ -21,17 +21,23 @@ pytestmark = pytest.mark.live
 SETTLE_S = 0.3  # the writer commits this long before and after each command
 
 
+def beside_writer(ws, writer, record, *args, expect_version):
+    """Run `schemalog ARGS` between two short spells of application commits; stop the writer
+    and check the end state. Returns (the command, the end state)."""
+    time.sleep(SETTLE_S)
+    done = ws.run(*args)
+    time.sleep(SETTLE_S)
+    state = end_state(ws, writer, outputs=[done.output], expect_version=expect_version)
+    record["run"] = done.brief()
+    record["app_latency_during_run"] = writer.latency_during(done.started, done.finished)
+    return done, state
+
+
 class TestUpBesideWriter:
     def test_up_keeps_every_row(self, ws, writers, record):
         """`up` of four migrations (one a table rebuild) beside the writer: exit 0, nothing lost."""
         ws.prepare(migration_sets.schema_changes())
-        writer = writers(rate=RATE)
-        time.sleep(SETTLE_S)
-        done = ws.run("up")
-        time.sleep(SETTLE_S)
-        state = end_state(ws, writer, outputs=[done.output], expect_version=5)
-        record["run"] = done.brief()
-        record["app_latency_during_run"] = writer.latency_during(done.started, done.finished)
+        done, state = beside_writer(ws, writers(rate=RATE), record, "up", expect_version=5)
         judge(record, state, [(done.code == 0, f"up exit {done.code}: {done.stderr.strip()}")])
 
 
@@ -40,12 +46,7 @@ class TestDownBesideWriter:
         """`down --to 1` (through a rebuild) beside the writer: exit 0, nothing lost."""
         ws.prepare(migration_sets.schema_changes(), at=5)
         writer = writers(rate=RATE)
-        time.sleep(SETTLE_S)
-        done = ws.run("down", "--to", "1")
-        time.sleep(SETTLE_S)
-        state = end_state(ws, writer, outputs=[done.output], expect_version=1)
-        record["run"] = done.brief()
-        record["app_latency_during_run"] = writer.latency_during(done.started, done.finished)
+        done, state = beside_writer(ws, writer, record, "down", "--to", "1", expect_version=1)
         judge(record, state, [(done.code == 0, f"down exit {done.code}: {done.stderr.strip()}")])
 
 
@@ -77,12 +78,7 @@ class TestFailingStepBesideWriter:
     def test_failed_step_rolls_back_only_itself(self, ws, writers, record):
         """A SQL error in migration 3 of 4 beside the writer: exit 1, version 3, nothing lost."""
         ws.prepare(migration_sets.failing_step())
-        writer = writers(rate=RATE)
-        time.sleep(SETTLE_S)
-        done = ws.run("up")
-        time.sleep(SETTLE_S)
-        state = end_state(ws, writer, outputs=[done.output], expect_version=3)
-        record["run"] = done.brief()
+        done, state = beside_writer(ws, writers(rate=RATE), record, "up", expect_version=3)
         with ws.connect() as conn:
             index = conn.execute(
                 "SELECT COUNT(*) FROM sqlite_master WHERE name = 'idx_customers_email'"
@@ -103,12 +99,7 @@ class TestFailingStepBesideWriter:
         """VACUUM then a bad statement (`transactional = False`) beside the writer: exit 1,
         and every application row kept, or its loss named."""
         ws.prepare(migration_sets.failing_nontransactional())
-        writer = writers(rate=RATE)
-        time.sleep(SETTLE_S)
-        done = ws.run("up")
-        time.sleep(SETTLE_S)
-        state = end_state(ws, writer, outputs=[done.output], expect_version=3)
-        record["run"] = done.brief()
+        done, state = beside_writer(ws, writers(rate=RATE), record, "up", expect_version=3)
         judge(
             record,
             state,

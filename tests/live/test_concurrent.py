@@ -18,6 +18,19 @@ from tests.live.harness import RATE, end_state, judge
 pytestmark = pytest.mark.live
 
 
+def racing(ws, writer, count, *, lock_timeout, expect_version):
+    """Start `count` `up` at once beside `writer`, wait for all (bounded), stop the writer and
+    check the end state. Returns (the commands, the end state)."""
+    time.sleep(0.3)
+    runs = [ws.spawn("up", lock_timeout=lock_timeout) for _ in range(count)]
+    results = [r.wait(timeout=lock_timeout + 60) for r in runs]
+    time.sleep(0.3)
+    state = end_state(
+        ws, writer, outputs=[r.output for r in results], expect_version=expect_version
+    )
+    return results, state
+
+
 def _error_line(stderr: str) -> str:
     """The last line of `stderr` that starts with `error:` (empty when none)."""
     errors = [line for line in stderr.splitlines() if line.startswith("error:")]
@@ -35,12 +48,8 @@ class TestEightConcurrentUps:
         every committed row present."""
         ws.prepare(migration_sets.schema_changes())
         before = len(ws.events())
-        writer = writers(rate=max(RATE, 500) if RATE >= 100 else RATE)
-        time.sleep(0.3)
-        runs = [ws.spawn("up", lock_timeout=90) for _ in range(8)]
-        results = [r.wait(timeout=150) for r in runs]
-        time.sleep(0.3)
-        state = end_state(ws, writer, outputs=[r.output for r in results], expect_version=5)
+        writer = writers(rate=5 * RATE)  # 500 tx/s unless SCHEMALOG_LIVE_RATE says otherwise
+        results, state = racing(ws, writer, 8, lock_timeout=90, expect_version=5)
         events = ws.events()
         applied = _counts(events, "step_applied", before)
         codes = Counter(r.code for r in results)
@@ -73,11 +82,7 @@ class TestWaitersOfAFailedRun:
         before = len(ws.events())
         backups_before = ws.backup_files()
         writer = writers(rate=RATE)
-        time.sleep(0.3)
-        runs = [ws.spawn("up", lock_timeout=30) for _ in range(4)]
-        results = [r.wait(timeout=90) for r in runs]
-        time.sleep(0.3)
-        state = end_state(ws, writer, outputs=[r.output for r in results], expect_version=3)
+        results, state = racing(ws, writer, 4, lock_timeout=30, expect_version=3)
         events = ws.events()
         failed = [e for e in events if e["kind"] == "step_failed" and e["seq"] > before]
         backups_taken = [e for e in events if e["kind"] == "backup_taken" and e["seq"] > before]
