@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import closing
@@ -282,13 +283,16 @@ def _text(value: bytes | str | None) -> str:
 
 
 class Spawned:
-    """A schemalog command running in the background."""
+    """A schemalog command running in the background; a thread reaps it the moment it exits,
+    so its `elapsed` is its own, whatever order the tests wait in."""
 
     def __init__(self, ws: Workspace, args: tuple[str, ...], argv: list[str]) -> None:
         self.ws = ws
         self.args = args
         self.started = time.time()
         self._t0 = time.perf_counter()
+        self._ended: float | None = None
+        self._output: tuple[str, str] = ("", "")
         self.proc = subprocess.Popen(
             argv,
             cwd=ws.root,
@@ -297,6 +301,12 @@ class Spawned:
             stderr=subprocess.PIPE,
             text=True,
         )
+        self._reaper = threading.Thread(target=self._reap, daemon=True)
+        self._reaper.start()
+
+    def _reap(self) -> None:
+        self._output = self.proc.communicate()
+        self._ended = time.perf_counter()
 
     @property
     def pid(self) -> int:
@@ -309,23 +319,29 @@ class Spawned:
 
     def wait(self, timeout: float = RUN_TIMEOUT_S) -> Completed:
         """Wait for it (killed after `timeout` s); record and return the result."""
-        try:
-            out, err = self.proc.communicate(timeout=timeout)
-            code = self.proc.returncode
-        except subprocess.TimeoutExpired:
+        self._reaper.join(timeout)
+        killed = self._reaper.is_alive()
+        if killed:
             self.proc.kill()
-            out, err = self.proc.communicate()
-            code = -9
+            self._reaper.join()
+        out, err = self._output
+        code = -9 if killed else self.proc.returncode
+        if killed:
             err += f"\n[harness: killed after {timeout} s]"
-        elapsed = time.perf_counter() - self._t0
-        done = Completed(self.args, code, out, err, self.started, elapsed)
+        assert self._ended is not None
+        done = Completed(self.args, code, out, err, self.started, self._ended - self._t0)
         self.ws.commands.append(done)
         return done
+
+    @property
+    def ended_at(self) -> float | None:
+        """time.perf_counter() when it exited (None while it runs)."""
+        return self._ended
 
     def kill(self) -> None:
         if self.proc.poll() is None:
             self.proc.kill()
-            self.proc.communicate()
+        self._reaper.join(10)
 
 
 # --- the application writer -----------------------------------------------------------------
