@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv test lint demo bench clean
+.PHONY: venv test lint live live-measure demo bench clean
 
 venv: $(STAMP)
 
@@ -20,6 +20,15 @@ lint: venv
 
 test: lint
 	$(PY) -m pytest --cov --cov-branch --cov-report=term --cov-fail-under=95
+
+# Every live scenario (schemalog beside a real application process), both journal modes;
+# `make test` runs a bounded subset. LIVE_ARGS e.g. "-k restore" or "-x".
+live: venv
+	SCHEMALOG_LIVE=1 $(PY) -m pytest tests/live -p no:cacheprovider $(LIVE_ARGS)
+
+# The application's commit latency during a 50-migration run (a measurement, not a test).
+live-measure: venv
+	$(PY) -m tests.live.measure $(MEASURE_ARGS)
 
 demo: venv
 	$(PY) demo/run_demo.py
