@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -26,7 +27,9 @@ from tests.faults.world import build_template
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; exit 0 when the case passed, 1 when it broke an invariant."""
     parser = argparse.ArgumentParser(prog="python -m tests.faults")
-    parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the work directory and the case's files"
+    )
     sub = parser.add_subparsers(dest="kind", required=True)
     p = sub.add_parser("syscall")
     p.add_argument("operation")
@@ -48,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
         print(summary(args.results))
         return 0
     work = Path(tempfile.mkdtemp(prefix="schemalog-fault-"))
+    if args.keep:
+        os.environ["SCHEMALOG_FAULTS_KEEP"] = "1"
     try:
         template = build_template(work / "template")
         if args.kind == "syscall":

@@ -49,6 +49,12 @@ def cap() -> int:
     return int(os.environ.get("SCHEMALOG_FAULTS_CAP", "12"))
 
 
+def _discard(root: Path) -> None:
+    """Remove a case's directory, unless SCHEMALOG_FAULTS_KEEP asks to keep it."""
+    if not os.environ.get("SCHEMALOG_FAULTS_KEEP"):
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def spread(values: Sequence[int], most: int) -> list[int]:
     """At most `most` of `values`, evenly spaced, always with the first and the last."""
     if most <= 0 or len(values) <= most:
@@ -110,16 +116,17 @@ def syscall_cases(counts: Counts, fault_class: str) -> list[tuple[str, str, str,
 
 def loop_ends(counts: Counts, op: Operation, syscall: str, errno: str, work: Path) -> bool:
     """True when the N after the last counted call fires no fault (the loop's end)."""
-    pts = counts.points(op, syscall)
-    if not pts:
+    calls, _ = counts.calls(op)
+    last = max((c.n for c in calls if c.name == syscall), default=0)
+    if not last:
         return True
     root = copy_world(op.source(counts.template), work / f"end-{op.name}-{syscall}-{errno}")
     try:
         return not inject.inject(
-            root, op.args(counts.template), syscall, errno, pts[-1] + 1, work
+            root, op.args(counts.template), syscall, errno, last + 1, work
         ).fired
     finally:
-        shutil.rmtree(root, ignore_errors=True)
+        _discard(root)
 
 
 def run_syscall_case(
@@ -152,7 +159,7 @@ def run_syscall_case(
         save(record)
         return record
     finally:
-        shutil.rmtree(root, ignore_errors=True)
+        _discard(root)
 
 
 # --- part 2: a full disk -----------------------------------------------------------------
@@ -242,7 +249,9 @@ def power_states(recordings: Recordings, op_name: str) -> list[tuple[str, int, s
         return states
     if op_name != "up":
         return []
-    return sorted(random.Random(f"{SEED}-power").sample(states, 4))
+    rng = random.Random(f"{SEED}-power")
+    picked = [rng.choice([s for s in states if s[2:4] == variant]) for variant in POWER_VARIANTS]
+    return sorted({*picked, rng.choice(states)})
 
 
 def run_power_case(
@@ -267,4 +276,4 @@ def run_power_case(
         save(record)
         return record
     finally:
-        shutil.rmtree(root, ignore_errors=True)
+        _discard(root)

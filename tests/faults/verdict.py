@@ -186,10 +186,10 @@ def judge(
     rows are expected gone when the database reached version 0 before `up` ran again.
     """
     s = _Session(root)
+    diverged_at_once = not journals_match(root)[0]
     if faulted is not None:
         s.runs.append(faulted)
         s.follow(faulted)  # "next: run X": run X as told
-    diverged_at_once = not journals_match(root)[0]
     s.run(["status", "--json"])
     s.step(["recover"])
     after_recover = user_version(root / DB)
