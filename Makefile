@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv test lint live live-measure demo bench clean
+.PHONY: venv test lint live live-measure faults demo bench clean
 
 venv: $(STAMP)
 
@@ -30,6 +30,16 @@ live: venv
 live-measure: venv
 	$(PY) -m tests.live.measure $(MEASURE_ARGS)
 
+# The whole fault-injection campaign (tests/faults, about 15-20 minutes): every syscall class x
+# operation x errno, 41 free-space levels, the power-loss states. `make test` runs a sample.
+# Results: one JSON line per case in faults-results.jsonl, summarised at the end.
+FAULTS_RESULTS ?= faults-results.jsonl
+faults: venv
+	rm -f $(FAULTS_RESULTS)
+	SCHEMALOG_FAULTS=full SCHEMALOG_FAULTS_RESULTS=$(abspath $(FAULTS_RESULTS)) \
+		$(PY) -m pytest tests/faults -m faults -p no:cacheprovider $(FAULTS_ARGS); \
+		status=$$?; $(PY) -m tests.faults summary $(FAULTS_RESULTS); exit $$status
+
 demo: venv
 	$(PY) demo/run_demo.py
 
@@ -39,4 +49,4 @@ bench: venv
 	$(PY) bench/journal_bench.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .coverage build *.egg-info demo/out bench/work
+	rm -rf $(VENV) .pytest_cache .coverage build *.egg-info demo/out bench/work faults-results.jsonl
