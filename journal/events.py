@@ -39,6 +39,11 @@ class Kind(enum.StrEnum):
     RECOVERY_FINISHED = "recovery_finished"
     ATTEMPT_INTERRUPTED = "attempt_interrupted"
     JOURNAL_REPAIRED = "journal_repaired"
+    # The fleet journal (`schemalog fleet up`): one fleet run over many databases.
+    FLEET_STARTED = "fleet_started"
+    DATABASE_STARTED = "database_started"
+    DATABASE_FINISHED = "database_finished"
+    FLEET_FINISHED = "fleet_finished"
 
 
 @attrs.frozen

@@ -727,6 +727,13 @@ def lock_break(app: App) -> None:
         click.echo("the lock is free and no holder is recorded")
 
 
+# --- fleets (engine/cli/fleet.py; it uses the plumbing above) -----------------------------------
+
+from schemalog.engine.cli.fleet import fleet  # noqa: E402
+
+cli.add_command(fleet)
+
+
 # --- entry point ----------------------------------------------------------------------------------
 
 

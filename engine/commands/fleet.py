@@ -1,0 +1,515 @@
+"""`fleet up`, `fleet status` and `fleet history`: many databases, one command.
+
+Each database goes through the one migration path: `Migrator(settings).upgrade(target)` in
+a worker (`migrate_one`), with its own lock, backup, journals and recovery; nothing here
+migrates anything itself. The fleet process plans which database starts when
+(`schemalog.engine.core.fleet`: canary, failure budget), records the fleet run in the fleet
+journal (`schemalog.engine.shell.fleet_journal`) and collects one `DatabaseResult` per
+database. A worker builds its Settings from the fleet's (never from its own working
+directory or environment), so a Dask worker on another host migrates exactly what was asked,
+and refuses to run when its migration files differ from the fleet's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import sqlite3
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, Future, wait
+from contextlib import closing
+from pathlib import Path
+
+import attrs
+import cattrs
+
+from schemalog.engine.base.errors import (
+    ConfigError,
+    MigrationFailed,
+    SchemalogError,
+    UsageError,
+)
+from schemalog.engine.base.settings import Settings
+from schemalog.engine.core.fleet import (
+    DatabaseResult,
+    DatabaseStatus,
+    Policy,
+    Verdict,
+    exit_code_of,
+    fleet_exit_code,
+    next_verdict,
+    outcome_of,
+    summarize,
+    version_histogram,
+)
+from schemalog.engine.core.fleet_history import FleetRun, fleet_runs
+from schemalog.engine.files.migration import compute_checksum
+from schemalog.engine.shell.fleet_journal import (
+    DEFAULT_FLEET_JOURNAL,
+    FleetJournal,
+    fleet_journal_live,
+    read_fleet_journal,
+)
+from schemalog.engine.shell.fleet_pool import Pool, open_pool, worker_name
+from schemalog.engine.shell.session import new_run_id
+from schemalog.journal.events import Kind
+
+__all__ = [
+    "FleetReport",
+    "FleetStatusReport",
+    "Job",
+    "fleet_history",
+    "fleet_status",
+    "fleet_up",
+    "migrate_one",
+    "migration_files_digest",
+    "status_one",
+]
+
+_converter = cattrs.Converter()
+
+
+# --- the jobs: run in a worker process, here or on a Dask worker ---------------------------
+
+
+@attrs.frozen
+class Job:
+    """One database's job: the fleet's settings, the target and the files' digest."""
+
+    database: str
+    settings: Settings
+    target: int | None
+    digest: str
+
+
+def migration_files_digest(directory: Path) -> str:
+    """SHA-256 over the names and checksums of the migration files in `directory`. Reads only.
+
+    The files `load_registry` reads (`.py`/`.sql`, not starting with `_` or `.`). Raises
+    ConfigError when `directory` is missing or unreadable.
+    """
+    try:
+        entries = sorted(
+            p
+            for p in Path(directory).iterdir()
+            if p.suffix in (".py", ".sql") and not p.name.startswith(("_", ".")) and p.is_file()
+        )
+        digest = hashlib.sha256()
+        for path in entries:
+            digest.update(f"{path.name}\0{compute_checksum(path.read_bytes())}\n".encode())
+    except OSError as exc:
+        msg = f"cannot read the migration files in {directory} on {socket.gethostname()}: {exc.strerror}"
+        raise ConfigError(
+            msg, hint="every worker needs the migration files at the same path"
+        ) from exc
+    return digest.hexdigest()
+
+
+_logs_configured: str | None = None
+
+
+def _configure_worker_logs(settings: Settings) -> None:
+    """Logs of a worker: none unless the fleet asked for a log format (once per process)."""
+    global _logs_configured
+    if _logs_configured == settings.log_format:
+        return
+    from schemalog.engine.base.logs import configure_logging, silence_logging
+
+    if settings.log_format == "auto":
+        silence_logging()
+    else:
+        configure_logging(fmt=settings.log_format)
+    _logs_configured = settings.log_format
+
+
+def _check_input(job: Job) -> Path:
+    """The database's path; raises UsageError when it is missing or not a regular file,
+    ConfigError when this worker's migration files differ from the fleet's."""
+    db = Path(job.database)
+    if not db.exists():
+        msg = f"database {db} does not exist on {socket.gethostname()}"
+        raise UsageError(
+            msg,
+            state="nothing was created",
+            hint="check the path; `fleet up` never creates a database (use `schemalog up`)",
+        )
+    if not db.is_file():
+        msg = f"{db} is not a file"
+        raise UsageError(msg, hint="pass the path of a SQLite database file")
+    if migration_files_digest(job.settings.migrations) != job.digest:
+        msg = (
+            f"the migration files in {job.settings.migrations} on {socket.gethostname()} "
+            "differ from those the fleet run was started with"
+        )
+        raise ConfigError(msg, hint="deploy the same migration files to every worker, then re-run")
+    return db
+
+
+def _peek_version(db: Path) -> int | None:
+    """`PRAGMA user_version` of `db` through a read-only connection; None if unreadable."""
+    try:
+        with closing(sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)) as conn:
+            return conn.execute("PRAGMA user_version").fetchone()[0]
+    except (sqlite3.Error, OSError):
+        return None
+
+
+def _error_text(exc: BaseException) -> str:
+    if isinstance(exc, SchemalogError):
+        return exc.message
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"unexpected {type(exc).__name__}: {text}".rstrip(": ")[:500]
+
+
+def migrate_one(job: Job) -> DatabaseResult:
+    """Migrate one database as `schemalog up` would; never raises for the database's errors.
+
+    The one migration path: `Migrator(settings).upgrade(job.target)` with the fleet's
+    settings, this database, and its own backup directory (`<database>.backups/`).
+    """
+    from schemalog.engine.migrator import Migrator
+
+    started = time.monotonic()
+    where = worker_name()
+    _configure_worker_logs(job.settings)
+    before: int | None = None
+    try:
+        db = _check_input(job)
+        before = _peek_version(db)
+        settings = attrs.evolve(job.settings, database=db, backup_dir=None)
+        report = Migrator(settings).upgrade(job.target)
+    except Exception as exc:
+        after = _peek_version(Path(job.database)) if before is not None else None
+        if isinstance(exc, MigrationFailed) and after is None:
+            after = before
+        return DatabaseResult(
+            database=job.database,
+            outcome=outcome_of(exc),
+            from_version=before,
+            to_version=after,
+            error=_error_text(exc),
+            exit_code=exit_code_of(exc),
+            worker=where,
+            seconds=round(time.monotonic() - started, 4),
+        )
+    plan = report.plan
+    return DatabaseResult(
+        database=job.database,
+        outcome="up_to_date" if plan.empty else "applied",
+        from_version=plan.from_version,
+        to_version=plan.to_version,
+        run_id=None if plan.empty else report.run_id,
+        worker=where,
+        seconds=round(time.monotonic() - started, 4),
+    )
+
+
+def status_one(job: Job) -> DatabaseStatus:
+    """One database's `fleet status` row. Read-only: never writes, never takes the lock."""
+    from schemalog.engine.migrator import Migrator
+
+    _configure_worker_logs(job.settings)
+    db = Path(job.database)
+
+    def broken(error: str) -> DatabaseStatus:
+        return DatabaseStatus(job.database, None, 0, [], needs_recovery=False, error=error)
+
+    try:
+        _check_input(job)
+        st = Migrator(attrs.evolve(job.settings, database=db, backup_dir=None)).status()
+    except Exception as exc:
+        return broken(_error_text(exc))
+    error = None
+    if st.version > st.head:
+        error = (
+            f"database {db} is at version {st.version}, newer than the migration files "
+            f"(head {st.head})"
+        )
+    elif st.drift:
+        error = f"the schema of {db} changed outside schemalog since the last recorded step"
+    return DatabaseStatus(
+        database=job.database,
+        version=st.version,
+        head=st.head,
+        pending=list(st.pending),
+        needs_recovery=st.needs_recovery,
+        error=error,
+    )
+
+
+# --- the fleet process ---------------------------------------------------------------------
+
+
+@attrs.frozen
+class FleetReport:
+    """What `fleet up` did (the `fleet up --json` document).
+
+    `databases` in sorted order; `summary` counts each outcome; `stopped` says why
+    databases were skipped (canary, failure budget, interruption); `resumes` names the
+    interrupted fleet run this one took over from.
+    """
+
+    fleet_id: str
+    databases: list[DatabaseResult]
+    summary: dict[str, int]
+    stopped: str | None
+    resumes: str | None
+    journal: str
+
+    @property
+    def exit_code(self) -> int:
+        """0 when no database failed or was refused, 1 otherwise."""
+        return fleet_exit_code(self.databases)
+
+
+@attrs.frozen
+class FleetStatusReport:
+    """The `fleet status --json` document: every database, and how many at each version."""
+
+    databases: list[DatabaseStatus]
+    versions: dict[str, int]
+    head: int
+
+    @property
+    def needing_recovery(self) -> list[DatabaseStatus]:
+        """The databases whose next command would run recovery."""
+        return [d for d in self.databases if d.needs_recovery]
+
+    @property
+    def with_errors(self) -> list[DatabaseStatus]:
+        """The databases that cannot be read or would be refused."""
+        return [d for d in self.databases if d.error is not None]
+
+
+def _fleet_settings(settings: Settings) -> Settings:
+    """The settings every database of the fleet is migrated with."""
+    if settings.backup_dir is not None:
+        msg = (
+            f"a fleet keeps each database's backups next to it (<database>.backups/), "
+            f"but a backup directory is set ({settings.backup_dir})"
+        )
+        raise ConfigError(
+            msg,
+            hint="drop --backup-dir (or SCHEMALOG_BACKUP_DIR / backup_dir in the config file) for fleet commands",
+        )
+    return attrs.evolve(settings, database=None, migrations=Path(settings.migrations).absolute())
+
+
+def _load_files(settings: Settings, target: int | None) -> tuple[int, str]:
+    """The head version and the digest of the migration files; raises before anything runs."""
+    from schemalog.engine.files.registry import load_registry
+
+    registry = load_registry(settings.migrations)
+    if target is not None and target > registry.head:
+        msg = f"--to {target} is above the newest migration file (version {registry.head})"
+        raise UsageError(msg, hint=f"use --to {registry.head} or add the migration files")
+    return registry.head, migration_files_digest(settings.migrations)
+
+
+OnResult = Callable[[DatabaseResult], None]
+
+
+def fleet_up(
+    settings: Settings,
+    databases: Sequence[Path | str],
+    *,
+    target: int | None = None,
+    jobs: int | None = None,
+    canary: int | None = None,
+    max_failures: int | None = None,
+    dask: str | None = None,
+    dask_workers: Sequence[str] = (),
+    dask_resources: str | None = None,
+    journal: Path | None = None,
+    on_start: Callable[[int, str], None] | None = None,
+    on_result: OnResult | None = None,
+) -> FleetReport:
+    """Migrate every database in `databases` as `schemalog up` would, in parallel.
+
+    `databases` are run in sorted order, at most `jobs` at once (default: the CPU count, or
+    the Dask cluster's threads), each with `Migrator(...).upgrade(target)`. `canary` K: the
+    first K run first, and if one fails no other starts; `max_failures` F: no database starts
+    after F failed. Every step is recorded in the fleet journal `journal` (default
+    `./schemalog-fleet.journal.jsonl`). `on_start(total, where)` is called once the pool is
+    up, `on_result` with every database's result as it arrives.
+
+    Raises, before any database starts: ConfigError/UsageError/RegistryError/
+    MigrationFileError (exit 2) for bad options or migration files, LockHeld (exit 3) when
+    another fleet run holds the fleet journal, JournalError (exit 4) when the fleet journal
+    is broken. A database's own errors never raise: they are its result.
+    """
+    try:
+        policy = Policy(canary=canary, max_failures=max_failures)
+    except ValueError as exc:
+        raise UsageError(str(exc), hint="--canary and --max-failures take a number >= 1") from exc
+    settings = _fleet_settings(settings)
+    head, digest = _load_files(settings, target)
+    names = sorted(dict.fromkeys(str(Path(d).absolute()) for d in databases))
+    if not names:
+        msg = "no databases were given"
+        raise UsageError(msg, hint="pass database paths, quoted glob patterns or @FILE")
+    journal_path = Path(journal) if journal is not None else Path.cwd() / DEFAULT_FLEET_JOURNAL
+    fleet_id = new_run_id()
+    with FleetJournal(journal_path, fleet_id=fleet_id, durability=settings.durability) as fj:
+        previous = fj.previous
+        resumes = previous.run_id if previous is not None and not fj.previous_finished() else None
+        with open_pool(
+            jobs=jobs,
+            dask=dask,
+            dask_workers=dask_workers,
+            dask_resources=dask_resources,
+            items=len(names),
+        ) as pool:
+            if fj.saved_torn is not None:
+                fj.record(Kind.JOURNAL_REPAIRED, what="torn_tail", saved_to=str(fj.saved_torn))
+            fj.record(
+                Kind.FLEET_STARTED,
+                target,
+                databases=names,
+                jobs=pool.slots,
+                where=pool.where,
+                canary=canary,
+                max_failures=max_failures,
+                target=target,
+                head=head,
+                migrations=str(settings.migrations),
+                dask=dask,
+                host=socket.gethostname(),
+                pid=os.getpid(),
+                resumes=resumes,
+            )
+            if on_start is not None:
+                on_start(len(names), pool.where)
+            jobs_of = {n: Job(n, settings, target, digest) for n in names}
+            results, stopped, outcome = _drive(pool, jobs_of, names, policy, fj, on_result)
+        ordered = [results[n] for n in names]
+        summary = summarize(ordered)
+        fj.record(Kind.FLEET_FINISHED, None, outcome=outcome, reason=stopped, summary=summary)
+        fj.sync()
+    return FleetReport(
+        fleet_id=fleet_id,
+        databases=ordered,
+        summary=summary,
+        stopped=stopped,
+        resumes=resumes,
+        journal=str(journal_path),
+    )
+
+
+def _died(db: str, exc: BaseException) -> DatabaseResult:
+    """The result of a database whose job raised instead of returning (the worker died)."""
+    if isinstance(exc, BrokenExecutor):
+        error = (
+            "the worker process died while migrating it; the database recovers by itself "
+            "on its next run (re-run `fleet up`)"
+        )
+    else:
+        error = f"the job failed outside schemalog: {_error_text(exc)}"
+    return DatabaseResult(database=db, outcome="failed", error=error, exit_code=1)
+
+
+def _drive(
+    pool: Pool,
+    jobs: dict[str, Job],
+    names: list[str],
+    policy: Policy,
+    fj: FleetJournal,
+    on_result: OnResult | None,
+) -> tuple[dict[str, DatabaseResult], str | None, str]:
+    """Start databases in order while the policy allows, at most `pool.slots` at once.
+
+    Returns every database's result, why the rest were skipped, and the fleet run's
+    outcome (`completed`, `stopped`, `interrupted`). A first Ctrl-C starts no new database
+    and lets the running ones finish; a second one interrupts at once.
+    """
+    finished: dict[str, DatabaseResult] = {}
+    running: dict[Future, str] = {}
+    index, stopped, outcome = 0, None, "completed"
+
+    def finish(result: DatabaseResult) -> None:
+        finished[result.database] = result
+        fj.record(Kind.DATABASE_FINISHED, result.to_version, **_converter.unstructure(result))
+        if on_result is not None:
+            on_result(result)
+
+    while True:
+        while stopped is None and index < len(names) and len(running) < pool.slots:
+            verdict, reason = next_verdict(index, policy, names, finished)
+            if verdict is Verdict.STOP:
+                stopped, outcome = reason, "stopped"
+                break
+            if verdict is Verdict.WAIT:
+                break
+            name = names[index]
+            index += 1
+            fj.record(Kind.DATABASE_STARTED, None, database=name)
+            try:
+                future = pool.submit(migrate_one, jobs[name])
+            except BrokenExecutor:
+                pool.restart()
+                future = pool.submit(migrate_one, jobs[name])
+            running[future] = name
+        if not running:
+            break
+        try:
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+        except KeyboardInterrupt:
+            if outcome == "interrupted":
+                raise
+            stopped, outcome = "interrupted (Ctrl-C): no new database was started", "interrupted"
+            continue
+        broken = False
+        for future in sorted(done, key=lambda f: running[f]):
+            name = running.pop(future)
+            exc = future.exception()
+            broken = broken or isinstance(exc, BrokenExecutor)
+            finish(future.result() if exc is None else _died(name, exc))
+        if broken:
+            pool.restart()
+    for name in names[index:]:
+        finish(
+            DatabaseResult(
+                database=name, outcome="skipped", error=f"not started: {stopped}", exit_code=0
+            )
+        )
+    return finished, stopped, outcome
+
+
+def fleet_status(
+    settings: Settings,
+    databases: Sequence[Path | str],
+    *,
+    jobs: int | None = None,
+    dask: str | None = None,
+    dask_workers: Sequence[str] = (),
+    dask_resources: str | None = None,
+) -> FleetStatusReport:
+    """Every database's version, pending migrations, recovery need and error. Read-only.
+
+    Raises ConfigError/RegistryError/MigrationFileError (exit 2) for bad settings or
+    migration files; a database's own errors are its row's `error`.
+    """
+    settings = _fleet_settings(settings)
+    head, digest = _load_files(settings, None)
+    names = sorted(dict.fromkeys(str(Path(d).absolute()) for d in databases))
+    job_list = [Job(n, settings, None, digest) for n in names]
+    with open_pool(
+        jobs=jobs,
+        dask=dask,
+        dask_workers=dask_workers,
+        dask_resources=dask_resources,
+        items=len(names),
+    ) as pool:
+        rows = pool.map(status_one, job_list)
+    rows = [
+        attrs.evolve(r, head=head) if r.error is not None and r.version is None else r for r in rows
+    ]
+    return FleetStatusReport(databases=rows, versions=version_histogram(rows), head=head)
+
+
+def fleet_history(journal: Path | None = None) -> list[FleetRun]:
+    """Every fleet run the fleet journal records, oldest first, with each database. Read-only."""
+    path = Path(journal) if journal is not None else Path.cwd() / DEFAULT_FLEET_JOURNAL
+    return fleet_runs(read_fleet_journal(path), live=fleet_journal_live(path))
