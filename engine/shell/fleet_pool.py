@@ -136,7 +136,7 @@ class DaskPool(Pool):
         jobs: int | None = None,
         workers: Sequence[str] = (),
         resources: str | None = None,
-        timeout: float = 30.0,
+        timeout: float = 10.0,
     ) -> None:
         try:
             from distributed import Client
@@ -150,32 +150,54 @@ class DaskPool(Pool):
             raise UsageError(
                 msg, hint="check the address (tcp://HOST:8786) and that the scheduler runs"
             ) from exc
-        restrict: dict[str, Any] = {}
-        if workers:
-            restrict["workers"] = list(workers)
-        parsed = _parse_resources(resources)
-        if parsed:
-            restrict["resources"] = parsed
+        try:
+            restrict, threads = self._restrictions(address, workers, _parse_resources(resources))
+        except BaseException:
+            self._client.close()
+            raise
         # pure=False: two submissions of one job are two runs, never a cached result.
         self._executor = self._client.get_executor(pure=False, **restrict)
-        threads = self._threads(workers)
-        if threads == 0:
-            self._client.close()
-            which = f" named {', '.join(workers)}" if workers else ""
-            msg = f"the Dask cluster at {address} has no worker{which}"
-            raise UsageError(msg, hint="start workers (dask worker ADDRESS) and retry")
         self.slots = jobs or threads
         self.where = f"the Dask cluster at {address} ({threads} worker threads)"
 
-    def _threads(self, workers: Sequence[str]) -> int:
-        """Worker threads in the cluster (only those of `workers`, by name or address)."""
+    def _restrictions(
+        self, address: str, workers: Sequence[str], resources: dict[str, float] | None
+    ) -> tuple[dict[str, Any], int]:
+        """The submit() restrictions and the worker threads that satisfy them.
+
+        Raises UsageError when no worker does (a job would wait for one forever): a name
+        that is no worker's, a resource no worker offers, or a cluster without workers.
+        """
         info: Mapping[str, Any] = self._client.scheduler_info().get("workers", {})
-        total = 0
-        for address, worker in info.items():
-            if workers and address not in workers and str(worker.get("name")) not in workers:
+        by_key = {str(w.get("name")): w.get("name") for w in info.values()}
+        by_key.update({a: a for a in info})
+        unknown = [w for w in workers if w not in by_key]
+        if unknown:
+            msg = f"the Dask cluster at {address} has no worker named {', '.join(unknown)}"
+            known = ", ".join(sorted(str(w.get("name")) for w in info.values())) or "none"
+            raise UsageError(msg, hint=f"its workers are: {known}")
+        chosen = {by_key[w] for w in workers}
+        threads = 0
+        for worker_address, worker in info.items():
+            if chosen and worker_address not in chosen and worker.get("name") not in chosen:
                 continue
-            total += int(worker.get("nthreads", 1))
-        return total
+            offered = worker.get("resources") or {}
+            if resources and any(offered.get(k, 0) < v for k, v in resources.items()):
+                continue
+            threads += int(worker.get("nthreads", 1))
+        if threads == 0:
+            msg = f"no worker of the Dask cluster at {address} can take the jobs"
+            raise UsageError(
+                msg,
+                hint="start workers (`dask worker ADDRESS`, with --resources or --name as "
+                "--dask-resources/--dask-workers ask), then retry",
+            )
+        restrict: dict[str, Any] = {}
+        if chosen:
+            restrict["workers"] = sorted(chosen, key=str)
+        if resources:
+            restrict["resources"] = resources
+        return restrict, threads
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
         return self._executor.submit(fn, *args)
