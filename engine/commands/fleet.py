@@ -402,12 +402,124 @@ def _died(db: str, exc: BaseException) -> DatabaseResult:
     """The result of a database whose job raised instead of returning (the worker died)."""
     if isinstance(exc, BrokenExecutor):
         error = (
-            "the worker process died while migrating it; the database recovers by itself "
-            "on its next run (re-run `fleet up`)"
+            "the worker process died while migrating it, twice; the database recovers by "
+            "itself on its next run (re-run `fleet up` once the cause is fixed)"
         )
     else:
         error = f"the job failed outside schemalog: {_error_text(exc)}"
     return DatabaseResult(database=db, outcome="failed", error=error, exit_code=1)
+
+
+class _Drive:
+    """One fleet run's scheduling loop (see `_drive`)."""
+
+    def __init__(
+        self,
+        pool: Pool,
+        jobs: dict[str, Job],
+        names: list[str],
+        policy: Policy,
+        fj: FleetJournal,
+        on_result: OnResult | None,
+    ) -> None:
+        self.pool, self.jobs, self.names, self.policy = pool, jobs, names, policy
+        self.fj, self.on_result = fj, on_result
+        self.finished: dict[str, DatabaseResult] = {}
+        self.running: dict[Future, str] = {}
+        self.retry: list[str] = []  # started, then lost with a broken pool: run once more
+        self.attempts: dict[str, int] = {}
+        self.isolating = False
+        self.index, self.stopped, self.outcome = 0, None, "completed"
+
+    def finish(self, result: DatabaseResult) -> None:
+        self.finished[result.database] = result
+        self.fj.record(Kind.DATABASE_FINISHED, result.to_version, **_converter.unstructure(result))
+        if self.on_result is not None:
+            self.on_result(result)
+
+    def next_name(self) -> str | None:
+        """The database to start now, or None (wait, or nothing is left to start)."""
+        if self.stopped is not None:
+            return None
+        if self.retry or self.isolating:
+            # A database lost with a broken pool runs again alone, so that a second death
+            # is its own: wait until nothing else runs, then run the retries one by one.
+            if self.running:
+                return None
+            if self.retry:
+                self.isolating = True
+                return self.retry.pop(0)
+            self.isolating = False
+        if self.index >= len(self.names):
+            return None
+        verdict, reason = next_verdict(self.index, self.policy, self.names, self.finished)
+        if verdict is Verdict.STOP:
+            self.stopped, self.outcome = reason, "stopped"
+            return None
+        if verdict is Verdict.WAIT:
+            return None
+        self.index += 1
+        return self.names[self.index - 1]
+
+    def start(self, name: str) -> None:
+        self.attempts[name] = self.attempts.get(name, 0) + 1
+        self.fj.record(Kind.DATABASE_STARTED, None, database=name, attempt=self.attempts[name])
+        try:
+            future = self.pool.submit(migrate_one, self.jobs[name])
+        except BrokenExecutor:
+            self.pool.restart()
+            future = self.pool.submit(migrate_one, self.jobs[name])
+        self.running[future] = name
+
+    def collect(self, done: set[Future]) -> None:
+        """Record the finished jobs; a job lost with a broken pool runs once more."""
+        broken = False
+        for future in sorted(done, key=lambda f: self.running[f]):
+            name = self.running.pop(future)
+            exc = future.exception()
+            if isinstance(exc, BrokenExecutor):
+                # A worker died: the pool stopped every worker, so any of the databases
+                # running then may be the cause. Each gets one more try, alone, in a new
+                # pool (its recovery settles the interrupted run); one that kills it again
+                # fails.
+                broken = True
+                if self.attempts[name] < 2:
+                    self.retry.append(name)
+                    continue
+            self.finish(future.result() if exc is None else _died(name, exc))
+        if broken:
+            self.pool.restart()
+
+    def run(self) -> tuple[dict[str, DatabaseResult], str | None, str]:
+        while True:
+            while len(self.running) < self.pool.slots:
+                name = self.next_name()
+                if name is None:
+                    break
+                self.start(name)
+            if not self.running:
+                break
+            try:
+                done, _ = wait(self.running, return_when=FIRST_COMPLETED)
+            except KeyboardInterrupt:
+                if self.outcome == "interrupted":
+                    raise
+                self.stopped = "interrupted (Ctrl-C): no new database was started"
+                self.outcome = "interrupted"
+                continue
+            self.collect(done)
+        for name in self.retry:  # lost with a broken pool after the run was stopped
+            self.finish(_died(name, BrokenExecutor()))
+        for name in self.names[self.index :]:
+            self.finish(
+                DatabaseResult(
+                    database=name,
+                    outcome="skipped",
+                    error=f"not started: {self.stopped}",
+                    exit_code=0,
+                )
+            )
+        return self.finished, self.stopped, self.outcome
 
 
 def _drive(
@@ -424,57 +536,7 @@ def _drive(
     outcome (`completed`, `stopped`, `interrupted`). A first Ctrl-C starts no new database
     and lets the running ones finish; a second one interrupts at once.
     """
-    finished: dict[str, DatabaseResult] = {}
-    running: dict[Future, str] = {}
-    index, stopped, outcome = 0, None, "completed"
-
-    def finish(result: DatabaseResult) -> None:
-        finished[result.database] = result
-        fj.record(Kind.DATABASE_FINISHED, result.to_version, **_converter.unstructure(result))
-        if on_result is not None:
-            on_result(result)
-
-    while True:
-        while stopped is None and index < len(names) and len(running) < pool.slots:
-            verdict, reason = next_verdict(index, policy, names, finished)
-            if verdict is Verdict.STOP:
-                stopped, outcome = reason, "stopped"
-                break
-            if verdict is Verdict.WAIT:
-                break
-            name = names[index]
-            index += 1
-            fj.record(Kind.DATABASE_STARTED, None, database=name)
-            try:
-                future = pool.submit(migrate_one, jobs[name])
-            except BrokenExecutor:
-                pool.restart()
-                future = pool.submit(migrate_one, jobs[name])
-            running[future] = name
-        if not running:
-            break
-        try:
-            done, _ = wait(running, return_when=FIRST_COMPLETED)
-        except KeyboardInterrupt:
-            if outcome == "interrupted":
-                raise
-            stopped, outcome = "interrupted (Ctrl-C): no new database was started", "interrupted"
-            continue
-        broken = False
-        for future in sorted(done, key=lambda f: running[f]):
-            name = running.pop(future)
-            exc = future.exception()
-            broken = broken or isinstance(exc, BrokenExecutor)
-            finish(future.result() if exc is None else _died(name, exc))
-        if broken:
-            pool.restart()
-    for name in names[index:]:
-        finish(
-            DatabaseResult(
-                database=name, outcome="skipped", error=f"not started: {stopped}", exit_code=0
-            )
-        )
-    return finished, stopped, outcome
+    return _Drive(pool, jobs, names, policy, fj, on_result).run()
 
 
 def fleet_status(

@@ -259,17 +259,28 @@ class TestFleetUp:
         assert report.summary["skipped"] == 8 - failed
         assert "--max-failures 3" in report.stopped
 
-    def test_a_dead_worker_fails_its_database_only(self, tmp_path):
-        """A migration that kills its worker process fails that database; the pool is
-        replaced and the rest of the fleet is migrated."""
+    @pytest.mark.parametrize("jobs", [1, 3])
+    def test_a_dead_worker_fails_its_database_only(self, tmp_path, jobs):
+        """A migration that kills its worker process fails that database (after one more
+        try); the databases stopped with the pool are run again and recover; the rest of
+        the fleet is migrated."""
         crashing = write_migrations(tmp_path / "migrations", CRASHING)
-        dbs = [*tenants(tmp_path, 3), tmp_path / "tenants" / "crash.db"]
+        dbs = [*tenants(tmp_path, 5), tmp_path / "tenants" / "crash.db"]
         dbs[-1].write_bytes(b"")
-        report = run_fleet(tmp_path, crashing, dbs, jobs=1)
+        report = run_fleet(tmp_path, crashing, dbs, jobs=jobs)
         results = outcomes(report)
-        assert results["crash.db"] == "failed"
+        assert results.pop("crash.db") == "failed"
         assert "worker process died" in report.databases[0].error
-        assert [results[f"t{i:02d}.db"] for i in range(3)] == ["applied"] * 3
+        assert set(results.values()) == {"applied"}
+        for db in dbs[:-1]:
+            assert user_version(db) == 2
+            assert_journals_identical(db)
+        starts = [
+            e.data["database"]
+            for e in read_fleet_journal(tmp_path / "fleet.jsonl")
+            if e.kind == "database_started"
+        ]
+        assert starts.count(str(dbs[-1])) == 2
 
     def test_refused_before_anything_runs(self, tmp_path, basic):
         """Bad files, a set backup directory or a busy fleet journal stop the fleet before
