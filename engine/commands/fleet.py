@@ -308,6 +308,15 @@ def _load_files(settings: Settings, target: int | None) -> tuple[int, str]:
     return registry.head, migration_files_digest(settings.migrations)
 
 
+def _sorted_names(databases: Sequence[Path | str]) -> list[str]:
+    """The databases as absolute path strings, sorted, each once; UsageError if none."""
+    names = sorted(dict.fromkeys(str(Path(d).absolute()) for d in databases))
+    if not names:
+        msg = "no databases were given"
+        raise UsageError(msg, hint="pass database paths, quoted glob patterns or @FILE")
+    return names
+
+
 OnResult = Callable[[DatabaseResult], None]
 
 
@@ -346,10 +355,7 @@ def fleet_up(
         raise UsageError(str(exc), hint="--canary and --max-failures take a number >= 1") from exc
     settings = _fleet_settings(settings)
     head, digest = _load_files(settings, target)
-    names = sorted(dict.fromkeys(str(Path(d).absolute()) for d in databases))
-    if not names:
-        msg = "no databases were given"
-        raise UsageError(msg, hint="pass database paths, quoted glob patterns or @FILE")
+    names = _sorted_names(databases)
     journal_path = Path(journal) if journal is not None else Path.cwd() / DEFAULT_FLEET_JOURNAL
     fleet_id = new_run_id()
     with FleetJournal(journal_path, fleet_id=fleet_id, durability=settings.durability) as fj:
@@ -555,7 +561,7 @@ def fleet_status(
     """
     settings = _fleet_settings(settings)
     head, digest = _load_files(settings, None)
-    names = sorted(dict.fromkeys(str(Path(d).absolute()) for d in databases))
+    names = _sorted_names(databases)
     job_list = [Job(n, settings, None, digest) for n in names]
     with open_pool(
         jobs=jobs,
