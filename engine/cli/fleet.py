@@ -220,6 +220,7 @@ def fleet_up(
                 "fleet_id": report.fleet_id,
                 "databases": report.databases,
                 "summary": report.summary,
+                "outcome": report.outcome,
                 "stopped": report.stopped,
                 "resumes": report.resumes,
                 "journal": report.journal,
@@ -227,6 +228,9 @@ def fleet_up(
         )
     else:
         _show_up(app, report)
+    if report.outcome == "interrupted":
+        click.echo(f"interrupted: {report.summary['skipped']} database(s) not started", err=True)
+        click.get_current_context().exit(130)
     if report.exit_code:
         bad = report.summary["failed"] + report.summary["refused"]
         msg = (
@@ -250,10 +254,10 @@ def _show_up(app: App, report: FleetReport) -> None:
             title="databases that need attention",
             style_column=1,
         )
+    out.line(f"fleet run {report.fleet_id}: {len(report.databases)} database(s)", "bold")
     out.table(
         ["outcome", "databases"],
         [[outcome, count] for outcome, count in report.summary.items()],
-        title=f"fleet run {report.fleet_id}: {len(report.databases)} database(s)",
     )
     if report.stopped:
         skipped = report.summary["skipped"]

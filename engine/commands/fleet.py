@@ -246,14 +246,15 @@ def status_one(job: Job) -> DatabaseStatus:
 class FleetReport:
     """What `fleet up` did (the `fleet up --json` document).
 
-    `databases` in sorted order; `summary` counts each outcome; `stopped` says why
-    databases were skipped (canary, failure budget, interruption); `resumes` names the
-    interrupted fleet run this one took over from.
+    `databases` in sorted order; `summary` counts each outcome; `outcome` is `completed`,
+    `stopped` (canary or failure budget) or `interrupted` (Ctrl-C); `stopped` says why
+    databases were skipped; `resumes` names the interrupted fleet run this one took over.
     """
 
     fleet_id: str
     databases: list[DatabaseResult]
     summary: dict[str, int]
+    outcome: str
     stopped: str | None
     resumes: str | None
     journal: str
@@ -398,6 +399,7 @@ def fleet_up(
         fleet_id=fleet_id,
         databases=ordered,
         summary=summary,
+        outcome=outcome,
         stopped=stopped,
         resumes=resumes,
         journal=str(journal_path),

@@ -11,19 +11,32 @@ import socket
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import attrs
 import pytest
 
 from schemalog.engine.base.errors import ConfigError, LockHeld, RegistryError, UsageError
 from schemalog.engine.base.settings import Settings
-from schemalog.engine.commands.fleet import fleet_history, fleet_status, fleet_up
+from schemalog.engine.commands import fleet as fleet_module
+from schemalog.engine.commands.fleet import (
+    Job,
+    fleet_history,
+    fleet_status,
+    fleet_up,
+    migrate_one,
+    migration_files_digest,
+    status_one,
+)
 from schemalog.engine.migrator import Migrator
 from schemalog.engine.shell.fleet_journal import read_fleet_journal
+from schemalog.engine.shell.fleet_pool import Pool, _Opened
 from schemalog.engine.shell.lock import Holder, MigrationLock
 from tests.engine.conftest import (
     BASIC,
     assert_journals_identical,
+    execute,
     jsonl_events,
     user_version,
     write_migrations,
@@ -89,6 +102,19 @@ def bounded():
     yield
     signal.alarm(0)
     signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.fixture(autouse=True)
+def logging_restored(monkeypatch):
+    """Jobs run in this process (threads, direct calls) set the worker's logging: undo it."""
+    import structlog
+
+    from schemalog.engine.base import logs
+
+    monkeypatch.setattr(logs, "_silenced", logs._silenced)
+    monkeypatch.setattr(fleet_module, "_logs_configured", None)
+    yield
+    structlog.reset_defaults()
 
 
 def tenants(tmp_path: Path, count: int, prefix: str = "t") -> list[Path]:
@@ -271,7 +297,8 @@ class TestFleetUp:
         results = outcomes(report)
         assert results.pop("crash.db") == "failed"
         assert "worker process died" in report.databases[0].error
-        assert set(results.values()) == {"applied"}
+        # One stopped with the pool after its commit is found up to date by its second try.
+        assert set(results.values()) <= {"applied", "up_to_date"}
         for db in dbs[:-1]:
             assert user_version(db) == 2
             assert_journals_identical(db)
@@ -324,6 +351,135 @@ class TestFleetUp:
         assert events[0].data["databases"] == [str(db) for db in dbs]
         assert events[2].data["outcome"] == "applied"
         assert events[-1].data["summary"]["applied"] == 2
+
+
+class ThreadPool(Pool):
+    """Jobs in threads of this process, so that a test can watch and steer the loop."""
+
+    def __init__(self, slots: int = 2) -> None:
+        self.slots, self.where = slots, "threads"
+        self.executor = ThreadPoolExecutor(slots)
+        self.restarts = 0
+
+    def submit(self, fn, *args):
+        return self.executor.submit(fn, *args)
+
+    def map(self, fn, items):
+        return list(self.executor.map(fn, items))
+
+    def restart(self):
+        self.restarts += 1
+
+    def close(self, *, wait=True):
+        self.executor.shutdown(wait=wait)
+
+
+@pytest.fixture
+def threads(monkeypatch):
+    """fleet_up/fleet_status run their jobs in a new ThreadPool each."""
+    monkeypatch.setattr(fleet_module, "open_pool", lambda **_kw: _Opened(ThreadPool()))
+
+
+class TestDriveLoop:
+    def test_ctrl_c_starts_nothing_new_and_lets_running_ones_finish(
+        self, tmp_path, basic, threads, monkeypatch
+    ):
+        """A first Ctrl-C: the running databases finish, the rest are skipped, the run is
+        recorded as interrupted."""
+        calls = []
+        real_wait = fleet_module.wait
+
+        def interrupting_wait(fs, **kw):
+            calls.append(1)
+            if len(calls) == 1:
+                raise KeyboardInterrupt
+            return real_wait(fs, **kw)
+
+        monkeypatch.setattr(fleet_module, "wait", interrupting_wait)
+        dbs = tenants(tmp_path, 5)
+        report = run_fleet(tmp_path, basic, dbs)
+        assert report.outcome == "interrupted"
+        assert list(outcomes(report).values()) == ["applied"] * 2 + ["skipped"] * 3
+        assert report.stopped.startswith("interrupted")
+        runs = fleet_history(tmp_path / "fleet.jsonl")
+        assert runs[0].outcome == "interrupted"
+
+    def test_a_second_ctrl_c_stops_at_once(self, tmp_path, basic, threads, monkeypatch):
+        """A second Ctrl-C propagates; the fleet journal then has no fleet_finished."""
+
+        def always(fs, **kw):
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(fleet_module, "wait", always)
+        with pytest.raises(KeyboardInterrupt):
+            run_fleet(tmp_path, basic, tenants(tmp_path, 3))
+        assert fleet_history(tmp_path / "fleet.jsonl")[0].outcome == "interrupted"
+
+    def test_a_job_that_raises_fails_its_database(self, tmp_path, basic, threads, monkeypatch):
+        """An exception outside schemalog's own handling is that database's failure."""
+
+        def boom(job):
+            raise MemoryError("no room")
+
+        monkeypatch.setattr(fleet_module, "migrate_one", boom)
+        report = run_fleet(tmp_path, basic, tenants(tmp_path, 2))
+        assert set(outcomes(report).values()) == {"failed"}
+        assert "MemoryError: no room" in report.databases[0].error
+
+
+class TestWorkerJobs:
+    def job(self, db: Path, migrations: Path, **settings) -> Job:
+        return Job(
+            str(db), settings_for(migrations, **settings), None, migration_files_digest(migrations)
+        )
+
+    def test_migrate_one_in_process(self, tmp_path, basic):
+        """The job applies, then finds the database up to date."""
+        (db,) = tenants(tmp_path, 1)
+        first = migrate_one(self.job(db, basic))
+        assert (first.outcome, first.from_version, first.to_version) == ("applied", 0, 3)
+        assert first.run_id is not None and first.seconds > 0
+        assert migrate_one(self.job(db, basic)).outcome == "up_to_date"
+
+    def test_other_migration_files_on_the_worker_are_refused(self, tmp_path, basic):
+        """A worker whose files differ from the fleet's refuses, changing nothing."""
+        (db,) = tenants(tmp_path, 1)
+        job = self.job(db, basic)
+        (basic / "004_new.sql").write_text("-- migrate:up\nCREATE TABLE n (id INTEGER);\n")
+        result = migrate_one(job)
+        assert result.outcome == "refused"
+        assert "differ from those the fleet run was started with" in result.error
+        assert db.read_bytes() == b""
+
+    def test_missing_migrations_directory_on_the_worker(self, tmp_path, basic):
+        """No migration files at the fleet's path on the worker: refused, exit 2."""
+        (db,) = tenants(tmp_path, 1)
+        job = attrs.evolve(self.job(db, basic), settings=settings_for(tmp_path / "nowhere"))
+        result = migrate_one(job)
+        assert (result.outcome, result.exit_code) == ("refused", 2)
+        assert "cannot read the migration files" in result.error
+
+    def test_worker_logs_follow_the_fleet_settings(self, tmp_path, basic, capsys):
+        """With a log format set, a worker logs in it (on its stderr)."""
+        (db,) = tenants(tmp_path, 1)
+        migrate_one(self.job(db, basic, log_format="json"))
+        assert '"event"' in capsys.readouterr().err
+        migrate_one(self.job(db, basic, log_format="auto"))  # silenced again
+
+    def test_status_one_reports_drift_and_newer_versions(self, tmp_path, basic):
+        """status: a hand-changed schema and a version above the files are errors."""
+        a, b = tenants(tmp_path, 2)
+        Migrator(database=a, migrations=basic).upgrade()
+        execute(a, "CREATE TABLE sneaky (id INTEGER)")
+        assert "changed outside schemalog" in status_one(self.job(a, basic)).error
+        newer = write_migrations(
+            tmp_path / "newer",
+            {**BASIC, "004_x.sql": "-- migrate:up\nCREATE TABLE x (id INTEGER);\n"},
+        )
+        Migrator(database=b, migrations=newer).upgrade()
+        row = status_one(self.job(b, basic))
+        assert "newer than the migration files" in row.error
+        assert row.version == 4
 
 
 class TestFleetStatus:
@@ -647,3 +803,119 @@ class TestDask:
         )
         assert done.returncode == 0, done.stderr
         assert json.loads(done.stdout)["summary"]["applied"] == 2
+
+
+# --- the CLI in this process (click's runner), for its human output ---------------------------
+
+
+def invoke(tmp_path: Path, monkeypatch, *args: str):
+    """`schemalog ARGS` through click's runner, in tmp_path."""
+    from click.testing import CliRunner
+
+    from schemalog.engine.cli import cli as root
+
+    monkeypatch.chdir(tmp_path)
+    for name in [k for k in os.environ if k.startswith("SCHEMALOG_")]:
+        monkeypatch.delenv(name)
+    return CliRunner().invoke(root, list(args), catch_exceptions=False)
+
+
+class TestFleetCliOutput:
+    def test_up_status_history_human_output(self, tmp_path, basic, threads, monkeypatch):
+        """The tables name the database that needs attention, the counts, the histogram,
+        the errors and every run."""
+        dbs = tenants(tmp_path, 3)
+        dbs[1].write_bytes(b"not a database " * 100)
+        result = invoke(
+            tmp_path, monkeypatch, "--migrations", "migrations", "fleet", "up", "tenants/*.db"
+        )
+        assert result.exit_code == 1
+        assert "databases that need attention" in result.output
+        assert "t01.db" in result.output and "refused" in result.output
+        assert "1 of 3 database(s) failed or were refused" in result.output
+        with open(dbs[2].with_name("t02.db.journal.jsonl"), "ab") as fh:
+            fh.write(b'{"torn')
+        result = invoke(
+            tmp_path, monkeypatch, "--migrations", "migrations", "fleet", "status", "tenants/*.db"
+        )
+        assert result.exit_code == 0, result.output
+        assert "3 (head)" in result.output
+        assert "need recovery" in result.output and "errors" in result.output
+        result = invoke(tmp_path, monkeypatch, "fleet", "history")
+        assert "fleet runs, oldest first" in result.output and "completed" in result.output
+        fleet_id = fleet_history(tmp_path / "schemalog-fleet.journal.jsonl")[0].fleet_id
+        result = invoke(tmp_path, monkeypatch, "fleet", "history", "--run", fleet_id, "--json")
+        assert json.loads(result.output)[0]["fleet_id"] == fleet_id
+        result = invoke(tmp_path, monkeypatch, "fleet", "history", "--run", "nope")
+        assert result.exit_code == 2
+
+    def test_history_of_an_empty_journal(self, tmp_path, monkeypatch):
+        """No fleet journal yet: nothing is recorded."""
+        result = invoke(tmp_path, monkeypatch, "fleet", "history")
+        assert "no fleet run is recorded" in result.output
+
+    def test_stopped_and_interrupted_runs(self, tmp_path, threads, monkeypatch):
+        """A canary stop says so; Ctrl-C exits 130 after the summary."""
+        write_migrations(tmp_path / "migrations", BROKEN)
+        tenants(tmp_path, 4)
+        result = invoke(
+            tmp_path,
+            monkeypatch,
+            "--migrations",
+            "migrations",
+            "fleet",
+            "up",
+            "--canary",
+            "1",
+            "tenants/*.db",
+        )
+        assert result.exit_code == 1
+        assert "stopped: canary" in result.output
+        calls = []
+        real_wait = fleet_module.wait
+
+        def interrupting_wait(fs, **kw):
+            calls.append(1)
+            if len(calls) == 1:
+                raise KeyboardInterrupt
+            return real_wait(fs, **kw)
+
+        monkeypatch.setattr(fleet_module, "wait", interrupting_wait)
+        write_migrations(tmp_path / "migrations", BASIC)
+        (tmp_path / "migrations" / "002_insert_into_missing_table.sql").unlink()
+        result = invoke(
+            tmp_path, monkeypatch, "--migrations", "migrations", "fleet", "up", "tenants/*.db"
+        )
+        assert result.exit_code == 130
+        assert "interrupted" in result.output
+
+    def test_progress_bar(self, tmp_path, capsys):
+        """On a terminal the bar counts done, failed and remaining."""
+        from schemalog.engine.cli.fleet import _Progress
+        from schemalog.engine.core.fleet import DatabaseResult
+
+        class FakeApp:
+            quiet = False
+
+        progress = _Progress(FakeApp())  # type: ignore[arg-type]
+        progress.enabled = True
+        progress.start(2, "threads")
+        progress.result(DatabaseResult("a", "failed"))
+        progress.result(DatabaseResult("b", "applied"))
+        assert progress._failed == 1 and progress._done == 2
+        progress.stop()
+
+    @pytest.mark.parametrize("spec", ["=1", "gpu=0", "gpu=x"])
+    def test_bad_dask_resources(self, spec):
+        """A malformed --dask-resources is a configuration error."""
+        from schemalog.engine.shell.fleet_pool import _parse_resources
+
+        with pytest.raises(ConfigError, match="NAME=AMOUNT"):
+            _parse_resources(spec)
+
+    def test_dask_resources_parse(self):
+        """NAME=AMOUNT pairs, comma-separated; a bare NAME means 1."""
+        from schemalog.engine.shell.fleet_pool import _parse_resources
+
+        assert _parse_resources("a=2, b") == {"a": 2.0, "b": 1.0}
+        assert _parse_resources(None) is None
