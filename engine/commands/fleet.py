@@ -52,7 +52,7 @@ from schemalog.engine.shell.fleet_journal import (
     fleet_journal_live,
     read_fleet_journal,
 )
-from schemalog.engine.shell.fleet_pool import Pool, open_pool, worker_name
+from schemalog.engine.shell.fleet_pool import Pool, open_pool, running, worker_name
 from schemalog.engine.shell.session import new_run_id
 from schemalog.journal.events import Kind
 
@@ -179,7 +179,8 @@ def migrate_one(job: Job) -> DatabaseResult:
         db = _check_input(job)
         before = _peek_version(db)
         settings = attrs.evolve(job.settings, database=db, backup_dir=None)
-        report = Migrator(settings).upgrade(job.target)
+        with running:  # a worker whose fleet process died exits only after this
+            report = Migrator(settings).upgrade(job.target)
     except Exception as exc:
         after = _peek_version(Path(job.database)) if before is not None else None
         if isinstance(exc, MigrationFailed) and after is None:

@@ -15,13 +15,15 @@ import os
 import signal
 import socket
 import sys
+import threading
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from typing import Any
 
 from schemalog.engine.base.errors import ConfigError, UsageError
 
-__all__ = ["DaskPool", "LocalPool", "Pool", "default_jobs", "open_pool", "worker_name"]
+__all__ = ["DaskPool", "LocalPool", "Pool", "default_jobs", "open_pool", "running", "worker_name"]
 
 # A worker process imports these once, in the fork server, before it is forked.
 _PRELOAD = ["schemalog.engine.commands.fleet"]
@@ -47,9 +49,55 @@ def worker_name() -> str:
         return where
 
 
-def _ignore_sigint() -> None:
-    """Worker initializer: Ctrl-C goes to the fleet process, which lets running jobs finish."""
+def _start_time(pid: int) -> str | None:
+    """The start time of process `pid` (from /proc), or None when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rsplit(b")", 1)[1].split()[19].decode()
+    except (OSError, IndexError):
+        return None
+
+
+class _Jobs:
+    """How many jobs this worker process is running (a local worker runs one at a time)."""
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._idle = threading.Condition()
+
+    def __enter__(self) -> None:
+        with self._idle:
+            self._count += 1
+
+    def __exit__(self, *_: object) -> None:
+        with self._idle:
+            self._count -= 1
+            self._idle.notify_all()
+
+    def wait_idle(self) -> None:
+        """Return once no job runs in this process."""
+        with self._idle:
+            self._idle.wait_for(lambda: self._count == 0)
+
+
+#: Jobs wrap their work in `with running:`, so a local worker never exits in the middle of one.
+running = _Jobs()
+
+
+def _watch_fleet(pid: int, started: str | None) -> None:
+    """Exit this worker once the fleet process `pid` is gone, after the job in hand."""
+    while _start_time(pid) == started:
+        time.sleep(0.5)
+    running.wait_idle()
+    os._exit(0)
+
+
+def _init_worker(fleet_pid: int, fleet_started: str | None) -> None:
+    """Local worker initializer. Ctrl-C goes to the fleet process (which lets running jobs
+    finish); a worker whose fleet process died (kill -9) finishes its database and exits."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if fleet_started is not None:
+        threading.Thread(target=_watch_fleet, args=(fleet_pid, fleet_started), daemon=True).start()
 
 
 class Pool:
@@ -90,7 +138,10 @@ class LocalPool(Pool):
         else:  # pragma: no cover - not POSIX
             context = multiprocessing.get_context("spawn")
         return ProcessPoolExecutor(
-            max_workers=self.slots, mp_context=context, initializer=_ignore_sigint
+            max_workers=self.slots,
+            mp_context=context,
+            initializer=_init_worker,
+            initargs=(os.getpid(), _start_time(os.getpid())),
         )
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
