@@ -334,6 +334,26 @@ class TestFleetUp:
             lock.release()
         assert [db.read_bytes() for db in dbs] == [b"", b""]
 
+    def test_bad_options(self, tmp_path, basic):
+        """--canary 0 and an empty list of databases are usage errors."""
+        with pytest.raises(UsageError, match="canary"):
+            run_fleet(tmp_path, basic, tenants(tmp_path, 1), canary=0)
+        with pytest.raises(UsageError, match="no databases"):
+            run_fleet(tmp_path, basic, [])
+
+    def test_a_torn_fleet_journal_is_repaired_and_recorded(self, tmp_path, basic, threads):
+        """A fleet journal cut mid-line by a kill: the tail is saved, journal_repaired says where."""
+        dbs = tenants(tmp_path, 1)
+        run_fleet(tmp_path, basic, dbs)
+        with open(tmp_path / "fleet.jsonl", "ab") as fh:
+            fh.write(b'{"seq": 9')
+        run_fleet(tmp_path, basic, dbs)
+        repaired = [
+            e for e in read_fleet_journal(tmp_path / "fleet.jsonl") if e.kind == "journal_repaired"
+        ]
+        assert len(repaired) == 1
+        assert Path(repaired[0].data["saved_to"]).read_bytes() == b'{"seq": 9'
+
     def test_the_fleet_journal_records_every_step(self, tmp_path, basic):
         """fleet_started, then a start and a finish per database, then fleet_finished."""
         dbs = tenants(tmp_path, 2)
@@ -458,6 +478,22 @@ class TestWorkerJobs:
         result = migrate_one(job)
         assert (result.outcome, result.exit_code) == ("refused", 2)
         assert "cannot read the migration files" in result.error
+
+    def test_missing_and_not_a_file(self, tmp_path, basic):
+        """A missing path is never created; a directory is not a database."""
+        missing = migrate_one(self.job(tmp_path / "nowhere.db", basic))
+        assert (missing.outcome, missing.exit_code) == ("refused", 2)
+        assert not (tmp_path / "nowhere.db").exists()
+        assert "is not a file" in migrate_one(self.job(tmp_path, basic)).error
+        row = status_one(self.job(tmp_path / "nowhere.db", basic))
+        assert row.version is None and "does not exist" in row.error
+
+    def test_a_failed_migration_in_process(self, tmp_path):
+        """A failing step: failed, exit 1, the version after is the one before the step."""
+        broken = write_migrations(tmp_path / "migrations", BROKEN)
+        (db,) = tenants(tmp_path, 1)
+        result = migrate_one(self.job(db, broken))
+        assert (result.outcome, result.exit_code, result.to_version) == ("failed", 1, 1)
 
     def test_worker_logs_follow_the_fleet_settings(self, tmp_path, basic, capsys):
         """With a log format set, a worker logs in it (on its stderr)."""
