@@ -47,6 +47,7 @@ bench: venv
 	$(PY) -m compileall -q schemalog journal engine  # as an installed package would have it
 	$(PY) bench/run.py $(BENCH_ARGS)
 	$(PY) bench/journal_bench.py
+	$(PY) bench/fleet_bench.py $(FLEET_BENCH_ARGS)  # 1,000 tenants x 20 migrations
 
 clean:
 	rm -rf $(VENV) .pytest_cache .coverage build *.egg-info demo/out bench/work faults-results.jsonl

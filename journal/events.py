@@ -41,6 +41,11 @@ class Kind(enum.StrEnum):
     ATTEMPT_INTERRUPTED = "attempt_interrupted"
     JOURNAL_REPAIRED = "journal_repaired"
     CHECKSUM_ACCEPTED = "checksum_accepted"
+    # The fleet journal (`schemalog fleet up`): one fleet run over many databases.
+    FLEET_STARTED = "fleet_started"
+    DATABASE_STARTED = "database_started"
+    DATABASE_FINISHED = "database_finished"
+    FLEET_FINISHED = "fleet_finished"
 
 
 @attrs.frozen

@@ -35,6 +35,7 @@ __all__ = [
     "DatabaseBusy",
     "DatabaseCorrupt",
     "DriftDetected",
+    "FleetIncomplete",
     "Interrupted",
     "IrreconcilableState",
     "JournalChainBroken",
@@ -131,6 +132,12 @@ class DriftDetected(SchemalogError):
 
 class CheckFailed(SchemalogError):
     """Raised when `check` or `verify` found a problem."""
+
+
+class FleetIncomplete(SchemalogError):
+    """Raised when a fleet run ends with a database failed, refused or not started."""
+
+    default_state = "every other database was migrated or left as it was; none is half-migrated"
 
 
 class BackupError(SchemalogError):

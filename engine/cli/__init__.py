@@ -16,6 +16,7 @@ from schemalog.engine.base.errors import ConfigError
 from schemalog.engine.base.settings import LOG_FORMATS
 from schemalog.engine.cli.app import CONTEXT_SETTINGS, App, SchemalogGroup
 from schemalog.engine.cli.backups import backup
+from schemalog.engine.cli.fleet import fleet
 from schemalog.engine.cli.inspect import events, history, replay, status, verify
 from schemalog.engine.cli.locks import lock
 from schemalog.engine.cli.migrate import baseline, check, down, recover, up
@@ -124,6 +125,7 @@ for _command in (
     baseline,
     backup,
     lock,
+    fleet,
 ):
     cli.add_command(_command)
 

@@ -28,7 +28,7 @@ from schemalog.engine.base.logs import configure_logging, silence_logging
 from schemalog.engine.base.settings import Settings
 from schemalog.engine.base.terminal import is_tty
 
-__all__ = ["App", "CliObserver", "SchemalogGroup", "json_option", "pass_app", "show"]
+__all__ = ["App", "CliObserver", "SchemalogGroup", "emit_json", "json_option", "pass_app", "show"]
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -173,14 +173,19 @@ pass_app = click.make_pass_decorator(App)
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 
 
+def emit_json(value: Any) -> None:
+    """Print `value` (attrs instances, lists, dicts) as one JSON document on stdout."""
+    from cattrs import Converter
+
+    doc = Converter().unstructure(value)
+    click.echo(json.dumps(doc, indent=2, ensure_ascii=False, default=str))
+
+
 def show(app: App, value: Any, as_json: bool, text: str | Callable[..., None], *args: Any) -> None:
     """Print a command's result: one JSON document with `--json`, else the renderer `text`
     (a function of `engine.cli.render` by name, or a callable) as `text(out, value, *args)`."""
     if as_json:
-        from cattrs import Converter
-
-        doc = Converter().unstructure(value)
-        click.echo(json.dumps(doc, indent=2, ensure_ascii=False, default=str))
+        emit_json(value)
         return
     if isinstance(text, str):
         from schemalog.engine.cli import render

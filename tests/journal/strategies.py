@@ -150,6 +150,11 @@ _payloads: dict[Kind, st.SearchStrategy[tuple[int | None, dict]]] = {
     ),
     Kind.JOURNAL_REPAIRED: st.tuples(st.none(), st.just({})),
     Kind.CHECKSUM_ACCEPTED: st.tuples(_small, st.fixed_dictionaries({"new": _word})),
+    # Fleet kinds live in the fleet journal; a database's replay ignores them.
+    Kind.FLEET_STARTED: st.tuples(st.none(), st.just({})),
+    Kind.DATABASE_STARTED: st.tuples(st.none(), st.fixed_dictionaries({"database": _word})),
+    Kind.DATABASE_FINISHED: st.tuples(st.none(), st.fixed_dictionaries({"database": _word})),
+    Kind.FLEET_FINISHED: st.tuples(st.none(), st.just({})),
 }
 assert set(_payloads) == set(Kind), "every kind needs a replay payload"
 
