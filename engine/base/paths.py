@@ -56,11 +56,17 @@ class DatabasePaths:
     def backup_file(self, recorded: str) -> Path:
         """Where the backup file the journal recorded as `recorded` is now.
 
-        New records hold the file name, relative to the backup directory, so a database moved
-        with its sidecar files keeps its backups. Older records hold an absolute path: it is
-        used while it exists; otherwise the file of that name in the backup directory.
+        Records hold the file name, relative to the backup directory, so a database moved
+        with its sidecar files keeps its backups; older records hold an absolute path, used
+        while it exists. The file is looked for in the configured backup directory, then in
+        the default one (`<database>.backups/`, where a run with another setting put it);
+        when it is in neither, the configured location is returned (and reported missing).
         """
         path = Path(recorded)
-        if not path.is_absolute():
-            return self.backup_dir / path
-        return path if path.exists() else self.backup_dir / path.name
+        if path.is_absolute() and path.exists():
+            return path
+        default = self.database.with_name(self.database.name + ".backups")
+        for directory in dict.fromkeys((self.backup_dir, default)):
+            if (directory / path.name).exists():
+                return directory / path.name
+        return self.backup_dir / path.name

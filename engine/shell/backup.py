@@ -12,12 +12,9 @@ directory: a file with a final name is always complete (names and checks:
 from __future__ import annotations
 
 import errno
-import gzip
-import hashlib
 import os
 import sqlite3
 import threading
-import zlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
@@ -35,14 +32,13 @@ from schemalog.engine.shell.backup_file import (
     hash_file,
     open_for_check,
 )
+from schemalog.engine.shell.copy import copy_database, gzip_verified, raw_copy
 from schemalog.journal.clock import iso, utc_now
 from schemalog.journal.durable import (
     create_private_file,
     fsync_dir,
     fsync_file,
-    kept_read_fd,
     make_private_dir,
-    open_private_file,
     os_reason,
 )
 from schemalog.journal.replay import BackupRecord
@@ -221,9 +217,9 @@ def _take(
         _create_tmp(plain_tmp, job.backup_dir, written)
         hashed = None
         if job.compression == "none" and _stable_single_file(source, job.database):
-            hashed = _raw_copy(job.database, plain_tmp, progress, pages_per_step)
+            hashed = raw_copy(job.database, plain_tmp, progress, pages_per_step)
         else:
-            _copy_database(source, plain_tmp, pages_per_step, progress)
+            copy_database(source, plain_tmp, pages_per_step, progress)
         source.execute("ROLLBACK")
     finally:
         source.close()
@@ -239,7 +235,7 @@ def _take(
             checked = pool.submit(check_file, plain_tmp, job.integrity, f"the new {job.label}")
         fsync_file(plain_tmp)
         if job.compression == "gzip":
-            size, sha256 = _gzip_verified(plain_tmp, gz_tmp, written, job.label)
+            size, sha256 = gzip_verified(plain_tmp, gz_tmp, written, job.label)
         elif hashed is not None:
             size, sha256 = hashed
         else:
@@ -318,142 +314,6 @@ def _stable_single_file(source: sqlite3.Connection, database: Path) -> bool:
     """
     mode = source.execute("PRAGMA journal_mode").fetchone()[0]
     return str(mode).lower() != "wal" and not Path(f"{database}-wal").exists()
-
-
-_RAW_CHUNK = 4 << 20  # hashing reads
-_COPY_CHUNK = 64 << 20  # copy_file_range calls: fewer, larger (4 MiB ones cost 2-8x more here)
-
-
-def _raw_copy(
-    database: Path,
-    target_path: Path,
-    progress: Callable[[int, int], None] | None,
-    pages_per_step: int,
-) -> tuple[int, str]:
-    """Copy the database file byte for byte into `target_path`; returns (size, sha256).
-
-    Only valid while a read transaction keeps writers out (see `_stable_single_file`). The
-    kernel copies (`copy_file_range`) while a second thread hashes the same bytes (hashlib
-    releases the GIL), so the copy costs about as much as `cp`. The source descriptor is
-    never closed (`kept_read_fd`): closing a descriptor of the database file would drop the
-    SQLite locks this process holds on it.
-    """
-    src = kept_read_fd(database)
-    size = os.fstat(src).st_size
-    pages = max(1, size // 4096)
-    step = _COPY_CHUNK if pages_per_step <= 0 else min(_COPY_CHUNK, pages_per_step * 4096)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="schemalog-backup-hash") as pool:
-        hashed = pool.submit(_hash_range, src, size)
-        out = os.open(target_path, os.O_WRONLY | os.O_CLOEXEC)
-        try:
-            offset = 0
-            while offset < size:
-                offset += _copy_range(src, out, min(step, size - offset), offset)
-                if progress is not None:
-                    progress(min(pages, offset // 4096), pages)
-        finally:
-            os.close(out)
-        return size, hashed.result()
-
-
-def _copy_range(src: int, out: int, count: int, offset: int) -> int:
-    """Copy `count` bytes at `offset` from `src` to the same offset of `out`; bytes copied."""
-    try:
-        copied = os.copy_file_range(src, out, count, offset, offset)
-    except OSError as e:
-        if e.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
-            raise
-        copied = 0
-    if copied <= 0:  # not supported here, or a short file: copy through user space
-        chunk = os.pread(src, count, offset)
-        if not chunk:
-            msg = "the database file shrank during the backup"
-            raise OSError(errno.EIO, msg)
-        copied = os.pwrite(out, chunk, offset)
-    return copied
-
-
-def _hash_range(fd: int, size: int) -> str:
-    """SHA-256 hex of the first `size` bytes of `fd` (read with pread: no shared offset)."""
-    digest = hashlib.sha256()
-    offset = 0
-    while offset < size:
-        chunk = os.pread(fd, min(_RAW_CHUNK, size - offset), offset)
-        if not chunk:
-            break
-        digest.update(chunk)
-        offset += len(chunk)
-    return digest.hexdigest()
-
-
-def _copy_database(
-    source: sqlite3.Connection,
-    target_path: Path,
-    pages_per_step: int,
-    progress: Callable[[int, int], None] | None,
-) -> None:
-    """Copy the snapshot of `source` into the (new, empty) SQLite file `target_path`.
-
-    The copy is left in rollback-journal mode, so it is one self-contained file even when the
-    source is in WAL mode.
-    """
-    target = open_database(target_path, mode="rw")
-    try:
-        # The target is a temporary file until renamed: crash safety comes from fsync + rename.
-        target.execute("PRAGMA journal_mode=OFF")
-        target.execute("PRAGMA synchronous=OFF")
-        step_progress = None
-        if progress is not None:
-
-            def step_progress(_status: int, remaining: int, total: int) -> None:
-                progress(total - remaining, total)
-
-        source.backup(target, pages=pages_per_step, progress=step_progress)
-        target.execute("PRAGMA journal_mode=DELETE")
-    finally:
-        target.close()
-
-
-def _gzip_verified(plain: Path, gz_tmp: Path, written: list[Path], label: str) -> tuple[int, str]:
-    """Compress `plain` into `gz_tmp` (gzip level 1, fsynced) and prove it decompresses back.
-
-    The round trip compares SHA-256 of the input with SHA-256 of the decompressed output.
-    Returns the size and SHA-256 of `gz_tmp`; raises BackupVerificationFailed.
-    """
-    digest_in = hashlib.sha256()
-    written.append(gz_tmp)
-    with open_private_file(gz_tmp) as raw, plain.open("rb") as src:
-        with gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=_GZIP_LEVEL, mtime=0) as gz:
-            while chunk := src.read(_CHUNK):
-                digest_in.update(chunk)
-                gz.write(chunk)
-        raw.flush()
-        os.fsync(raw.fileno())
-    digest_out, digest_file, size = hashlib.sha256(), hashlib.sha256(), 0
-    inflate = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
-    try:
-        with gz_tmp.open("rb") as f:
-            while chunk := f.read(_CHUNK):
-                digest_file.update(chunk)
-                size += len(chunk)
-                # Bounded output per call: a page of zeros inflates a thousandfold.
-                while chunk and not inflate.eof:
-                    digest_out.update(inflate.decompress(chunk, _CHUNK))
-                    chunk = inflate.unconsumed_tail
-                if chunk or inflate.unused_data:
-                    msg = f"the compressed {label} has data after its end"
-                    raise BackupVerificationFailed(msg, path=str(gz_tmp))
-        digest_out.update(inflate.flush())
-    except zlib.error as e:
-        msg = f"the compressed {label} does not decompress: {e}"
-        raise BackupVerificationFailed(msg, path=str(gz_tmp)) from e
-    if not inflate.eof:
-        msg = f"the compressed {label} is truncated"
-        raise BackupVerificationFailed(msg, path=str(gz_tmp))
-    if digest_in.digest() != digest_out.digest():
-        msg = f"the compressed {label} does not decompress to the copy it was made from"
-        raise BackupVerificationFailed(msg, path=str(gz_tmp))
-    return size, digest_file.hexdigest()
 
 
 def _ensure_backup_dir(backup_dir: Path) -> None:

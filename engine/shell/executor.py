@@ -42,16 +42,12 @@ from typing import Any, Protocol
 import attrs
 
 from schemalog.engine.base.connection import sqlite_reason
-from schemalog.engine.base.errors import (
-    DatabaseBusy,
-    MigrationFailed,
-    StepFailed,
-    VerificationFailed,
-)
+from schemalog.engine.base.errors import DatabaseBusy, MigrationFailed, StepFailed
 from schemalog.engine.core.fingerprint import schema_fingerprint
 from schemalog.engine.core.plan import Plan, Step
 from schemalog.engine.files.migration import Migration
 from schemalog.engine.shell import signals
+from schemalog.engine.shell.step import StepError, StepRunner, start_data
 from schemalog.journal import failpoints
 from schemalog.journal.events import Draft, Kind
 from schemalog.journal.journal import Journal
@@ -60,7 +56,6 @@ from schemalog.journal.replay import BackupRecord
 __all__ = ["Executor", "Hooks", "RunResult", "StepResult"]
 
 _SAVEPOINT = "schemalog_step"
-_MAX_SQL = 500
 
 
 class Hooks(Protocol):
@@ -109,20 +104,10 @@ class RunResult:
         return self.error is None
 
 
-class _StepError(Exception):
-    """Internal: a step failed; carries the event to record and the user-facing error."""
-
-    def __init__(self, kind: Kind, data: dict[str, Any], error: MigrationFailed) -> None:
-        super().__init__(error.message)
-        self.kind = kind
-        self.data = data
-        self.error = error
-
-
 class _TransactionLost(Exception):
     """Internal: SQLite rolled the whole open transaction back by itself."""
 
-    def __init__(self, step: Step | None, reason: str, failure: _StepError | None = None) -> None:
+    def __init__(self, step: Step | None, reason: str, failure: StepError | None = None) -> None:
         super().__init__(reason)
         self.step = step
         self.reason = reason
@@ -151,7 +136,7 @@ class Executor:
         self._segment = 0  # index of the first result not yet committed
         self._confirmed = False
         self._last_error: MigrationFailed | None = None
-        self._fp_cache: tuple[int, str] | None = None
+        self.steps = StepRunner(journal.conn)
 
     # -- the run ---------------------------------------------------------------
 
@@ -177,7 +162,7 @@ class Executor:
         except _TransactionLost as lost:
             error = self._lost(lost)
         except BaseException:
-            self._fp_cache = None
+            self.steps.forget()
             self.journal.rollback()
             raise
         return RunResult(tuple(self._results), error)
@@ -256,7 +241,7 @@ class Executor:
 
     def _lost(self, lost: _TransactionLost) -> MigrationFailed:
         """Record what SQLite's rollback of the whole transaction took; return the error."""
-        self._fp_cache = None
+        self.steps.forget()
         undone = [r for r in self._results[self._segment :] if r.outcome != "failed"]
         kept = [r for r in self._results[: self._segment] if r.outcome != "failed"]
         self._results[self._segment :] = [
@@ -318,15 +303,15 @@ class Executor:
         self._confirm_backup()  # nothing to commit, but about to write outside a transaction
         self.hooks.fresh_backup()
         started = time.perf_counter()
-        self._record(Kind.STEP_STARTED, step, self._start_data(step))
+        self._record(Kind.STEP_STARTED, step, start_data(step))
         failpoints.hit("after_step_started")
         previous = self.conn.execute("PRAGMA foreign_keys").fetchone()[0]
         if not step.foreign_keys:
             self.conn.execute("PRAGMA foreign_keys = OFF")  # effective: no transaction is open
         try:
-            data = self._run_step(step, force_fk_check=not step.foreign_keys)
-        except _StepError as exc:
-            self._fp_cache = None
+            data = self.steps.run(step, force_fk_check=not step.foreign_keys)
+        except StepError as exc:
+            self.steps.forget()
             self._restore_foreign_keys(previous)
             signals.check()
             self._record(exc.kind, step, exc.data)
@@ -351,17 +336,17 @@ class Executor:
 
     def _guarded(self, step: Step, *, force_fk_check: bool = False) -> StepResult:
         started = time.perf_counter()
-        self._record(Kind.STEP_STARTED, step, self._start_data(step))
+        self._record(Kind.STEP_STARTED, step, start_data(step))
         failpoints.hit("after_step_started")
         self.journal.savepoint(_SAVEPOINT)
         try:
-            data = self._run_step(step, force_fk_check=force_fk_check)
+            data = self.steps.run(step, force_fk_check=force_fk_check)
             if self.journal.transaction_lost():  # a Python step swallowed SQLite's error
                 raise _TransactionLost(step, "the transaction ended inside the step")
             self._record(self._done_kind(step), step, data)
             self.journal.release(_SAVEPOINT)
-        except _StepError as exc:
-            self._fp_cache = None
+        except StepError as exc:
+            self.steps.forget()
             if self.journal.transaction_lost():
                 raise _TransactionLost(step, exc.error.what, exc) from exc
             if signals.pending() is not None:
@@ -396,253 +381,14 @@ class Executor:
         )
         signals.check()
 
-    def _run_step(self, step: Step, *, force_fk_check: bool) -> dict[str, Any]:
-        """Run the step's body and checks; raise _StepError; return the success payload."""
-        mig = step.migration
-        started = time.perf_counter()
-        before = self._fingerprint()
-        code = mig.up if step.direction == "up" else mig.down
-        count = self._run_body(step, code)
-        if step.direction == "up":
-            self._run_verify(step)
-        self._check_foreign_keys(step, force=force_fk_check)
-        after = self._fingerprint()
-        if (
-            step.direction == "down"
-            and step.expect_fingerprint
-            and after != step.expect_fingerprint
-        ):
-            raise _StepError(
-                Kind.VERIFICATION_FAILED,
-                {
-                    "direction": "down",
-                    "name": mig.name,
-                    "check": "fingerprint",
-                    "expected": step.expect_fingerprint,
-                    "actual": after,
-                    "error": "schema after revert differs from the schema before the migration",
-                },
-                VerificationFailed(
-                    f"reverting {mig.filename} did not restore the schema recorded before it was applied",
-                    version=step.version,
-                    state="the revert was rolled back; the database is unchanged",
-                    hint="fix `down` so it undoes `up` exactly (compare with `schemalog verify`)",
-                ),
-            )
-        self._execute(step, f"PRAGMA user_version = {int(step.target_version)}")
-        data: dict[str, Any] = {
-            "direction": step.direction,
-            "name": mig.name,
-            "checksum": mig.checksum,
-            "statements": count,
-            "duration_ms": int((time.perf_counter() - started) * 1000),
-            "fingerprint_before": before,
-            "fingerprint_after": after,
-        }
-        if step.direction == "down":
-            data["to_version"] = step.target_version
-        return data
-
-    def _execute(self, step: Step, sql: str) -> None:
-        """Run schemalog's own statement of a step; an SQLite error fails the step."""
-        try:
-            self.conn.execute(sql)
-        except sqlite3.Error as exc:
-            raise _StepError(
-                Kind.STEP_FAILED,
-                self._fail_data(step, str(exc), sql, None, exc),
-                StepFailed(
-                    f"{step.migration.filename} ({step.direction}) failed: {sqlite_reason(exc)}",
-                    version=step.version,
-                ),
-            ) from exc
-
-    def _run_body(self, step: Step, code: Any) -> int:
-        mig = step.migration
-        if step.statements is None:
-            guard = step.transactional
-            if guard:
-                # The transaction belongs to schemalog: COMMIT, ROLLBACK, SAVEPOINT and
-                # RELEASE from the migration's function are refused ("not authorized"), so
-                # a step can never commit half of itself or undo earlier steps.
-                self.conn.set_authorizer(_deny_transaction_control)
-            try:
-                code(self.conn)
-            except Exception as exc:
-                error = f"{type(exc).__name__}: {exc}"
-                hint = None
-                if (
-                    guard
-                    and isinstance(exc, sqlite3.DatabaseError)
-                    and "not authorized" in str(exc)
-                ):
-                    error = "the function tried to end or nest schemalog's transaction"
-                    hint = "remove commit()/rollback()/executescript()/SAVEPOINT from the function"
-                raise _StepError(
-                    Kind.STEP_FAILED,
-                    self._fail_data(step, error, "python function", None, exc),
-                    StepFailed(
-                        f"{mig.filename} ({step.direction}) failed: {error}",
-                        version=step.version,
-                        hint=hint,
-                    ),
-                ) from exc
-            finally:
-                if guard:
-                    self.conn.set_authorizer(None)
-            return 0
-        for position, stmt in enumerate(step.statements, start=1):
-            try:
-                self.conn.execute(stmt)
-            except sqlite3.Error as exc:
-                state = None
-                if not step.transactional:
-                    state = (
-                        f"statements 1-{position - 1} of the step ran and stay (it runs outside a "
-                        f"transaction); statement {position} was rolled back by SQLite; the "
-                        "migration is not recorded as applied"
-                        if position > 1
-                        else "statement 1 was rolled back by SQLite; the database is unchanged"
-                    )
-                raise _StepError(
-                    Kind.STEP_FAILED,
-                    {
-                        **self._fail_data(step, str(exc), stmt, position, exc),
-                        "completed": position - 1,
-                    },
-                    StepFailed(
-                        f"{mig.filename} ({step.direction}) statement {position} failed: {exc}",
-                        version=step.version,
-                        state=state,
-                        hint=f"fix statement {position}: {_clip(stmt, 80)}",
-                    ),
-                ) from exc
-        return len(step.statements)
-
-    def _run_verify(self, step: Step) -> None:
-        mig = step.migration
-        for position, query in enumerate(mig.verify, start=1):
-            result: Any = None
-            error = None
-            try:
-                rows = self.conn.execute(query).fetchmany(2)
-                result = [list(r) for r in rows]
-                ok = len(rows) == 1 and len(rows[0]) >= 1 and bool(rows[0][0])
-                if not ok:
-                    error = f"returned {_clip(repr(result), 120)}, expected one row with a true first column"
-            except sqlite3.Error as exc:
-                error = str(exc)
-            if error is not None:
-                raise _StepError(
-                    Kind.VERIFICATION_FAILED,
-                    {
-                        "direction": step.direction,
-                        "name": mig.name,
-                        "check": "verify",
-                        "query": _clip(query, _MAX_SQL),
-                        "position": position,
-                        "result": _jsonable(result),
-                        "error": error,
-                    },
-                    VerificationFailed(
-                        f"{mig.filename}: verify query {position} failed ({error})",
-                        version=step.version,
-                        hint=f"fix the migration or the query: {_clip(query, 80)}",
-                    ),
-                )
-
-    def _check_foreign_keys(self, step: Step, *, force: bool) -> None:
-        try:
-            if not force and not self.conn.execute("PRAGMA foreign_keys").fetchone()[0]:
-                return
-            rows = self.conn.execute("PRAGMA foreign_key_check").fetchmany(5)
-        except sqlite3.Error as exc:
-            raise _StepError(
-                Kind.STEP_FAILED,
-                self._fail_data(step, str(exc), "PRAGMA foreign_key_check", None, exc),
-                StepFailed(
-                    f"{step.migration.filename}: the foreign key check failed to run: {sqlite_reason(exc)}",
-                    version=step.version,
-                ),
-            ) from exc
-        if rows:
-            sample = [list(r) for r in rows]
-            raise _StepError(
-                Kind.VERIFICATION_FAILED,
-                {
-                    "direction": step.direction,
-                    "name": step.migration.name,
-                    "check": "foreign_key_check",
-                    "result": _jsonable(sample),
-                    "error": "foreign key violations",
-                },
-                VerificationFailed(
-                    f"{step.migration.filename}: foreign key check failed "
-                    f"(first: table {rows[0][0]} rowid {rows[0][1]} -> {rows[0][2]})",
-                    version=step.version,
-                    hint="make the migration keep every reference valid",
-                ),
-            )
-
-    def _fingerprint(self) -> str:
-        """The schema fingerprint, reused while `PRAGMA schema_version` is unchanged.
-
-        The cache holds only the latest value and is dropped on every rollback (a rollback
-        can bring an old schema_version back with another schema).
-        """
-        try:
-            cookie = self.conn.execute("PRAGMA schema_version").fetchone()[0]
-            if self._fp_cache is not None and self._fp_cache[0] == cookie:
-                return self._fp_cache[1]
-            value = schema_fingerprint(self.conn)
-        except sqlite3.Error as exc:
-            raise _StepError(
-                Kind.STEP_FAILED,
-                {
-                    "error": str(exc),
-                    "statement": None,
-                    "position": None,
-                    "sqlite_error": getattr(exc, "sqlite_errorname", None),
-                },
-                StepFailed(f"reading the schema failed: {sqlite_reason(exc)}"),
-            ) from exc
-        self._fp_cache = (cookie, value)
-        return value
-
     # -- events and results ----------------------------------------------------------
 
     def _record(self, kind: Kind, step: Step, data: dict[str, Any]) -> None:
         self.journal.append(Draft(self.run_id, kind, step.version, data))
 
-    def _start_data(self, step: Step) -> dict[str, Any]:
-        return {
-            "direction": step.direction,
-            "name": step.migration.name,
-            "checksum": step.migration.checksum,
-            "transactional": step.transactional,
-            "foreign_keys": step.foreign_keys,
-        }
-
     @staticmethod
     def _done_kind(step: Step) -> Kind:
         return Kind.STEP_APPLIED if step.direction == "up" else Kind.STEP_REVERTED
-
-    def _fail_data(
-        self,
-        step: Step,
-        error: str,
-        statement: str | None,
-        position: int | None,
-        exc: BaseException | None = None,
-    ) -> dict[str, Any]:
-        return {
-            "direction": step.direction,
-            "name": step.migration.name,
-            "statement": _clip(statement, _MAX_SQL) if statement else None,
-            "position": position,
-            "error": error,
-            "sqlite_error": getattr(exc, "sqlite_errorname", None),
-        }
 
     def _succeeded(self, step: Step, started: float, data: dict[str, Any]) -> StepResult:
         outcome = "applied" if step.direction == "up" else "reverted"
@@ -658,7 +404,7 @@ class Executor:
         self._results.append(result)
         return result
 
-    def _failed(self, step: Step, started: float, exc: _StepError) -> StepResult:
+    def _failed(self, step: Step, started: float, exc: StepError) -> StepResult:
         self._last_error = exc.error
         self.hooks.step_done(step.version, step.migration.name, step.direction, "failed")
         result = StepResult(
@@ -674,26 +420,5 @@ class Executor:
         return result
 
 
-def _deny_transaction_control(action: int, *_args: object) -> int:
-    if action in (sqlite3.SQLITE_TRANSACTION, sqlite3.SQLITE_SAVEPOINT):
-        return sqlite3.SQLITE_DENY
-    return sqlite3.SQLITE_OK
-
-
 def _versions(results: list[StepResult]) -> str:
     return ", ".join(str(r.version) for r in results)
-
-
-def _clip(text: str | None, limit: int) -> str:
-    text = " ".join((text or "").split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, list):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, bytes):
-        return f"<{len(value)} bytes>"
-    if isinstance(value, float) and value != value:  # NaN is not JSON
-        return None
-    return value

@@ -42,7 +42,7 @@ from tests.engine.conftest import (
     write_migrations,
 )
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 TIMEOUT = 120  # seconds: no test here may run longer
 
 # Migration 002 fails on every database: the shape of a bad release.

@@ -20,6 +20,7 @@ import pytest
 
 import schemalog.engine.shell.backup as backup_module
 import schemalog.engine.shell.backup_file as backup_file_module
+import schemalog.engine.shell.copy as copy_module
 from schemalog.engine.base.connection import sqlite_uri
 from schemalog.engine.base.errors import (
     BackupError,
@@ -301,7 +302,7 @@ class TestCopyFailures:
     def test_gzip_write_disk_full(self, db: Path, bdir: Path, monkeypatch):
         """ENOSPC while writing the compressed file raises BackupError; no tmp file is left."""
         before = db.read_bytes()
-        real_open = backup_module.open_private_file
+        real_open = copy_module.open_private_file
 
         class FullFile:
             def __init__(self, path):
@@ -319,7 +320,7 @@ class TestCopyFailures:
             def __exit__(self, *exc):
                 self._f.close()
 
-        monkeypatch.setattr(backup_module, "open_private_file", FullFile)
+        monkeypatch.setattr(copy_module, "open_private_file", FullFile)
         with pytest.raises(BackupError) as info:
             take_backup(db, bdir, compression="gzip")
         assert "disk full" in str(info.value)
@@ -328,7 +329,7 @@ class TestCopyFailures:
     def test_sqlite_full(self, db: Path, bdir: Path, monkeypatch):
         """SQLITE_FULL from the copy itself raises BackupError saying disk full."""
         before = db.read_bytes()
-        real_open = backup_module.open_database
+        real_open = copy_module.open_database
 
         def small_target(target, *args, **kw):
             conn = real_open(target, *args, **kw)
@@ -336,7 +337,7 @@ class TestCopyFailures:
                 conn.execute("PRAGMA max_page_count=2")
             return conn
 
-        monkeypatch.setattr(backup_module, "open_database", small_target)
+        monkeypatch.setattr(copy_module, "open_database", small_target)
         monkeypatch.setattr(backup_module, "_stable_single_file", lambda *_a: False)
         with pytest.raises(BackupError) as info:
             take_backup(db, bdir)
@@ -350,7 +351,7 @@ class TestCopyFailures:
         def full(*_a, **_kw):
             raise OSError(errno.ENOSPC, "No space left on device")
 
-        monkeypatch.setattr(backup_module.os, "copy_file_range", full)
+        monkeypatch.setattr(copy_module.os, "copy_file_range", full)
         with pytest.raises(BackupError) as info:
             take_backup(db, bdir)
         assert "disk full" in str(info.value)
@@ -362,7 +363,7 @@ class TestCopyFailures:
         def unsupported(*_a, **_kw):
             raise OSError(errno.EXDEV, "Invalid cross-device link")
 
-        monkeypatch.setattr(backup_module.os, "copy_file_range", unsupported)
+        monkeypatch.setattr(copy_module.os, "copy_file_range", unsupported)
         info = take_backup(db, bdir, pages_per_step=1)
         assert (bdir / info.path).read_bytes() == db.read_bytes()
         assert info.sha256 == hashlib.sha256(db.read_bytes()).hexdigest()
@@ -422,7 +423,7 @@ class TestCopyFailures:
                 elif mode == "undecodable":
                     os.pwrite(self._raw.fileno(), b"\xff" * 64, end // 2)
 
-        monkeypatch.setattr(backup_module.gzip, "GzipFile", Faulty)
+        monkeypatch.setattr(copy_module.gzip, "GzipFile", Faulty)
         with pytest.raises(BackupVerificationFailed) as info:
             take_backup(db, bdir, compression="gzip")
         assert message in str(info.value)
