@@ -20,11 +20,10 @@ import pytest
 from schemalog.engine.base.errors import ConfigError, LockHeld, RegistryError, UsageError
 from schemalog.engine.base.settings import Settings
 from schemalog.engine.commands import fleet as fleet_module
-from schemalog.engine.commands.fleet import (
+from schemalog.engine.commands import fleet_worker as fleet_worker_module
+from schemalog.engine.commands.fleet import fleet_history, fleet_status, fleet_up
+from schemalog.engine.commands.fleet_worker import (
     Job,
-    fleet_history,
-    fleet_status,
-    fleet_up,
     migrate_one,
     migration_files_digest,
     status_one,
@@ -112,7 +111,7 @@ def logging_restored(monkeypatch):
     from schemalog.engine.base import logs
 
     monkeypatch.setattr(logs, "_silenced", logs._silenced)
-    monkeypatch.setattr(fleet_module, "_logs_configured", None)
+    monkeypatch.setattr(fleet_worker_module, "_logs_configured", None)
     yield
     structlog.reset_defaults()
 
