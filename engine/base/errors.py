@@ -58,6 +58,7 @@ __all__ = [
     "RestoreError",
     "SchemalogError",
     "StepFailed",
+    "StorageError",
     "Unwritable",
     "UsageError",
     "VerificationFailed",
@@ -138,6 +139,17 @@ class FleetIncomplete(SchemalogError):
     """Raised when a fleet run ends with a database failed, refused or not started."""
 
     default_state = "every other database was migrated or left as it was; none is half-migrated"
+
+
+class StorageError(SchemalogError):
+    """Raised when the disk or SQLite fails under a command outside a migration step (I/O
+    error, disk full, a file that cannot be opened): what was committed is journaled, what was
+    not is rolled back, and the next command's recovery finishes the journals."""
+
+    default_state = (
+        "everything committed before the failure is journaled; what was not committed was "
+        "rolled back"
+    )
 
 
 class BackupError(SchemalogError):

@@ -44,21 +44,28 @@ def status(out: Out, st: Status) -> None:
     if st.registry_error:
         pairs.append(("migrations", st.registry_error, "bold red"))
     lock = st.lock
-    if lock.get("held"):
+    if st.running:
+        r = st.running
+        doing = f"; now: {r['doing']} since {r['doing_since']}" if r.get("doing") else ""
+        pairs.append(("lock", f"held by {holder_text(r)}, running {r['command']}{doing}", "yellow"))
+    elif lock.get("held"):
         pairs.append(("lock", "held by " + holder_text(lock.get("holder")), "yellow"))
     else:
         pairs.append(("lock", "free", None))
+    if st.read_from == "jsonl":
+        pairs.append(("read from", "the JSONL (the run holds SQLite's lock; nothing waited)", None))
     if st.exists:
         j = st.journal
-        pairs.append(
-            (
-                "journal",
-                f"{max(j['table_events'], j['jsonl_events'])} events "
-                f"(table {j['table_events']}, JSONL {j['jsonl_events']}), "
-                + ("consistent" if j["consistent"] else "NOT consistent"),
-                None if j["consistent"] else "bold red",
+        if st.read_from == "database":
+            pairs.append(
+                (
+                    "journal",
+                    f"{max(j['table_events'], j['jsonl_events'])} events "
+                    f"(table {j['table_events']}, JSONL {j['jsonl_events']}), "
+                    + ("consistent" if j["consistent"] else "NOT consistent"),
+                    None if j["consistent"] else "bold red",
+                )
             )
-        )
         if st.drift:
             pairs.append(
                 (

@@ -8,27 +8,33 @@ command or to `schemalog recover`.
 from __future__ import annotations
 
 import sqlite3
+from pathlib import Path
 from typing import Any
 
 import attrs
 
 from schemalog.engine.base.connection import integrity_problems
 from schemalog.engine.base.context import Context
-from schemalog.engine.base.errors import CheckFailed, SchemalogError
+from schemalog.engine.base.errors import CheckFailed, DatabaseBusy, SchemalogError
 from schemalog.engine.core.diagnosis import diagnose, tampering_refusal
 from schemalog.engine.core.fingerprint import schema_fingerprint
-from schemalog.engine.core.history import HistoryEntry
+from schemalog.engine.core.history import HistoryEntry, Running
 from schemalog.engine.core.history import history as derive_history
 from schemalog.engine.files.registry import Registry, check_against_journal, load_registry
 from schemalog.engine.shell.lock import LockStatus, probe
 from schemalog.engine.shell.recovery import read_facts
 from schemalog.engine.shell.session import Session
+from schemalog.journal.consistency import compare
 from schemalog.journal.events import Event
 from schemalog.journal.journal import Snapshot
+from schemalog.journal.jsonl import JsonlStore
 from schemalog.journal.replay import State
 from schemalog.journal.replay import replay as replay_events
 
 __all__ = ["Status", "events", "history", "lock_document", "replay", "status", "verify"]
+
+_READ_S = 5.0
+_BUSY_READ_S = 0.2
 
 
 @attrs.frozen
@@ -50,6 +56,10 @@ class Status:
     last_backup: dict[str, Any] | None
     last_run: dict[str, Any] | None
     registry_error: str | None = None
+    #: The run in progress (from the lock file: pid, run, command, what it is doing, since).
+    running: dict[str, Any] | None = None
+    #: "database", or "jsonl" when a run kept SQLite's lock and the JSONL alone was read.
+    read_from: str = "database"
 
 
 def lock_document(lock: LockStatus) -> dict[str, Any]:
@@ -82,7 +92,19 @@ def status(ctx: Context) -> Status:
             last_run=None,
             registry_error=registry_error,
         )
-    with Session(ctx, command="status", write=False) as session:
+    try:
+        return _status_of_database(ctx, lock, head, registry_error)
+    except DatabaseBusy:
+        if not lock.held:
+            raise
+        return _status_while_running(ctx, lock, head, registry_error)
+
+
+def _status_of_database(
+    ctx: Context, lock: LockStatus, head: int, registry_error: str | None
+) -> Status:
+    paths = ctx.settings.paths
+    with Session(ctx, command="status", write=False, busy_timeout=_wait(lock)) as session:
         snap = session.journal.snapshot()
         facts = read_facts(session.conn, integrity="off", paths=paths, events=snap.longest)
         plan = diagnose(snap, facts)
@@ -119,7 +141,75 @@ def status(ctx: Context) -> Status:
             last_backup=attrs.asdict(state.backups[-1]) if state.backups else None,
             last_run=attrs.asdict(state.last_run) if state.last_run else None,
             registry_error=registry_error,
+            running=_running(lock),
         )
+
+
+def _status_while_running(
+    ctx: Context, lock: LockStatus, head: int, registry_error: str | None
+) -> Status:
+    """What a run in progress lets a reader see without waiting: every committed event (the
+    JSONL holds them all) and the lock file's record of what the run is doing."""
+    paths = ctx.settings.paths
+    events = JsonlStore(paths.jsonl).read().events
+    state = _safe_replay_events(events)
+    return Status(
+        database=str(paths.database),
+        exists=True,
+        version=state.version,
+        user_version=_header_user_version(paths.database, state.version),
+        head=head,
+        pending=list(range(state.version + 1, head + 1)),
+        applied=[
+            {
+                "version": a.version,
+                "name": a.name,
+                "checksum": a.checksum,
+                "applied_at": a.applied_at,
+            }
+            for a in state.applied
+        ],
+        lock=lock_document(lock),
+        needs_recovery=False,
+        recovery_actions=[],
+        drift=False,
+        journal={"table_events": None, "jsonl_events": len(events), "consistent": None},
+        last_backup=attrs.asdict(state.backups[-1]) if state.backups else None,
+        last_run=attrs.asdict(state.last_run) if state.last_run else None,
+        registry_error=registry_error,
+        running=_running(lock),
+        read_from="jsonl",
+    )
+
+
+def _wait(lock: LockStatus) -> float:
+    """How long a reader lets SQLite wait for a writer: briefly while a run holds the lock."""
+    return _BUSY_READ_S if lock.held else _READ_S
+
+
+def _running(lock: LockStatus) -> dict[str, Any] | None:
+    return attrs.asdict(lock.holder) if lock.held and lock.holder is not None else None
+
+
+def _header_user_version(database: Path, default: int) -> int:
+    """`user_version` from the database file's header (offset 60), read without SQLite."""
+    try:
+        with database.open("rb") as f:
+            header = f.read(100)
+    except OSError:
+        return default
+    if len(header) < 64 or not header.startswith(b"SQLite format 3\x00"):
+        return default
+    return int.from_bytes(header[60:64], "big", signed=True)
+
+
+def _jsonl_events_while_running(ctx: Context) -> tuple[Event, ...]:
+    """The events of the JSONL alone, when a run keeps SQLite's lock (tampering still refused)."""
+    read = JsonlStore(ctx.settings.paths.jsonl).read()
+    refusal = tampering_refusal(compare((), read.events))  # the JSONL's own chain
+    if refusal is not None:
+        raise refusal
+    return read.events
 
 
 def replay(ctx: Context, until: int | None = None) -> State:
@@ -127,12 +217,18 @@ def replay(ctx: Context, until: int | None = None) -> State:
 
     Raises the tampering refusal (exit 4) when the journals disagree or a chain is broken.
     """
-    with Session(ctx, command="replay", write=False) as session:
-        snap = session.journal.snapshot()
-        refusal = tampering_refusal(snap.consistency)
-        if refusal is not None:
-            raise refusal
-        return replay_events(snap.longest, until=until)
+    lock = probe(ctx.settings.paths.lock)
+    try:
+        with Session(ctx, command="replay", write=False, busy_timeout=_wait(lock)) as session:
+            snap = session.journal.snapshot()
+            refusal = tampering_refusal(snap.consistency)
+            if refusal is not None:
+                raise refusal
+            return replay_events(snap.longest, until=until)
+    except DatabaseBusy:
+        if not lock.held:
+            raise
+        return replay_events(_jsonl_events_while_running(ctx), until=until)
 
 
 def history(ctx: Context) -> list[HistoryEntry]:
@@ -140,13 +236,24 @@ def history(ctx: Context) -> list[HistoryEntry]:
     state = replay(ctx)
     registry, _ = _registry_or_error(ctx)  # history stays readable without the files
     names = {m.version: m.name for m in registry} if registry else {}
-    return derive_history(state, names=names, live=probe(ctx.settings.paths.lock).held)
+    lock = probe(ctx.settings.paths.lock)
+    running = None
+    if lock.held and lock.holder is not None and lock.holder.doing_version is not None:
+        h = lock.holder
+        running = Running(h.run_id, h.doing_version, h.doing or "", h.doing_since or h.acquired_at)
+    return derive_history(state, names=names, live=lock.held, running=running)
 
 
 def events(ctx: Context) -> list[Event]:
     """Every event (the longer of the two journals). Read-only."""
-    with Session(ctx, command="events", write=False) as session:
-        return list(session.journal.snapshot().longest)
+    lock = probe(ctx.settings.paths.lock)
+    try:
+        with Session(ctx, command="events", write=False, busy_timeout=_wait(lock)) as session:
+            return list(session.journal.snapshot().longest)
+    except DatabaseBusy:
+        if not lock.held:
+            raise
+        return list(_jsonl_events_while_running(ctx))
 
 
 def verify(ctx: Context) -> list[dict[str, Any]]:
@@ -254,7 +361,11 @@ def _registry_or_error(ctx: Context) -> tuple[Registry | None, str | None]:
 
 
 def _safe_replay(snap: Snapshot) -> State:
+    return _safe_replay_events(snap.longest)
+
+
+def _safe_replay_events(events: tuple[Event, ...]) -> State:
     try:
-        return replay_events(snap.longest)
+        return replay_events(events)
     except SchemalogError:  # a broken chain: callers report it from the consistency check
         return State()

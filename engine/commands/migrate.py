@@ -89,10 +89,10 @@ def _migrate(
                 wait_budget=session.remaining(),
             )
             result = executor.execute(plan)
+            run.prune(known=state.backups)  # failed runs too: retries never pile up copies
             if result.error is not None:
                 run.finish("failed", error=result.error.what, version=_user_version(session))
                 raise result.error
-            run.prune(known=state.backups)
             run.finish("succeeded", version=plan.to_version)
         backup = run.backups[0] if run.backups else None
         return RunReport(

@@ -8,7 +8,7 @@ import attrs
 
 from schemalog.journal.replay import Attempt, State
 
-__all__ = ["HistoryEntry", "history"]
+__all__ = ["HistoryEntry", "Running", "history"]
 
 
 @attrs.frozen
@@ -25,15 +25,45 @@ class HistoryEntry:
     error: str | None
 
 
-def history(state: State, *, names: Mapping[int, str], live: bool) -> list[HistoryEntry]:
+@attrs.frozen
+class Running:
+    """The step a live run is on now, as its lock record says (its events are not committed)."""
+
+    run_id: str
+    version: int
+    doing: str
+    since: str
+
+
+def history(
+    state: State, *, names: Mapping[int, str], live: bool, running: Running | None = None
+) -> list[HistoryEntry]:
     """Every attempt in `state`, oldest first. Pure.
 
     `live` says whether a run holds the lock now (its open attempt is `running`, not
-    `interrupted`). A run killed inside its transaction lost its uncommitted step events with
-    it: it is shown as one interrupted attempt at the step it had reached, named from `names`
-    (version -> migration name) when the journal does not name it.
+    `interrupted`); `running` is the step it is on, shown as a `running` attempt when the
+    journal does not have it yet (its `step_started` is inside the uncommitted transaction). A
+    run killed inside its transaction lost its uncommitted step events with it: it is shown as
+    one interrupted attempt at the step it had reached, named from `names` (version ->
+    migration name) when the journal does not name it.
     """
     entries = [_entry(a, live) for a in state.attempts]
+    if running is not None and live:
+        known = {(a.run_id, a.version) for a in state.attempts if a.outcome is None}
+        run = next((r for r in state.runs if r.run_id == running.run_id), None)
+        if (running.run_id, running.version) not in known and run is not None:
+            entries.append(
+                HistoryEntry(
+                    run_id=running.run_id,
+                    version=running.version,
+                    name=names.get(running.version, ""),
+                    direction=run.direction or running.doing.split(" ", 1)[0],
+                    outcome="running",
+                    started_at=running.since,
+                    finished_at=None,
+                    error=None,
+                )
+            )
     by_run: dict[str, list[Attempt]] = {}
     for a in state.attempts:
         by_run.setdefault(a.run_id, []).append(a)

@@ -42,7 +42,7 @@ from typing import Any, Protocol
 import attrs
 
 from schemalog.engine.base.connection import sqlite_reason
-from schemalog.engine.base.errors import DatabaseBusy, MigrationFailed, StepFailed
+from schemalog.engine.base.errors import DatabaseBusy, Interrupted, MigrationFailed, StepFailed
 from schemalog.engine.core.fingerprint import schema_fingerprint
 from schemalog.engine.core.plan import Plan, Step
 from schemalog.engine.files.migration import Migration
@@ -71,6 +71,10 @@ class Hooks(Protocol):
 
     def fresh_backup(self) -> BackupRecord:
         """A verified backup now, before a step that runs outside a transaction."""
+        ...
+
+    def step_started(self, version: int, filename: str, direction: str) -> None:
+        """A step is about to run (readers are told what the run is doing)."""
         ...
 
     def step_done(self, version: int, name: str, direction: str, outcome: str) -> None:
@@ -304,6 +308,7 @@ class Executor:
         self.hooks.fresh_backup()
         started = time.perf_counter()
         self._record(Kind.STEP_STARTED, step, start_data(step))
+        self.hooks.step_started(step.version, step.migration.filename, step.direction)
         failpoints.hit("after_step_started")
         previous = self.conn.execute("PRAGMA foreign_keys").fetchone()[0]
         if not step.foreign_keys:
@@ -313,7 +318,8 @@ class Executor:
         except StepError as exc:
             self.steps.forget()
             self._restore_foreign_keys(previous)
-            signals.check()
+            if signals.pending() is not None:
+                self._interrupted(step)
             self._record(exc.kind, step, exc.data)
             self._record(
                 Kind.ROLLED_BACK,
@@ -337,6 +343,7 @@ class Executor:
     def _guarded(self, step: Step, *, force_fk_check: bool = False) -> StepResult:
         started = time.perf_counter()
         self._record(Kind.STEP_STARTED, step, start_data(step))
+        self.hooks.step_started(step.version, step.migration.filename, step.direction)
         failpoints.hit("after_step_started")
         self.journal.savepoint(_SAVEPOINT)
         try:
@@ -347,10 +354,10 @@ class Executor:
             self.journal.release(_SAVEPOINT)
         except StepError as exc:
             self.steps.forget()
+            if signals.pending() is not None:  # SQLite's interrupt ends the whole transaction
+                self._interrupted(step)
             if self.journal.transaction_lost():
                 raise _TransactionLost(step, exc.error.what, exc) from exc
-            if signals.pending() is not None:
-                self._interrupted(step)
             self.journal.rollback_to(_SAVEPOINT)
             self._record(exc.kind, step, exc.data)
             self._record(
@@ -379,7 +386,22 @@ class Executor:
                 },
             )
         )
-        signals.check()
+        kept = [r.version for r in self._results[: self._segment] if r.outcome != "failed"]
+        signum = signals.pending() or 2
+        state = f"{step.migration.filename} was rolled back"
+        if undone:
+            state += f", and steps {', '.join(map(str, undone))} of this run with it"
+        state += (
+            f"; steps {', '.join(map(str, kept))} stay applied"
+            if kept
+            else "; the run applied nothing"
+        )
+        raise Interrupted(
+            f"{step.direction} of {step.migration.filename} stopped by {signals.name(signum)}",
+            signum=signum,
+            state=state,
+            hint=f"run `schemalog {step.direction}` again when ready",
+        )
 
     # -- events and results ----------------------------------------------------------
 

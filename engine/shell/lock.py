@@ -11,6 +11,7 @@ events; the engine records them from the values returned here.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -45,6 +46,11 @@ class Holder:
     run_id: str
     command: str
     acquired_at: str
+    #: What the run is doing now, e.g. `up 3 (003_add_email.sql)`, and since when: readers
+    #: show it without waiting for the database.
+    doing: str | None = None
+    doing_since: str | None = None
+    doing_version: int | None = None
 
     @classmethod
     def for_this_process(cls, run_id: str, command: str) -> Holder:
@@ -79,7 +85,12 @@ class Holder:
         texts = [obj.get(k) for k in ("host", "run_id", "command", "acquired_at")]
         if type(pid) is not int or not all(isinstance(t, str) for t in texts):
             return None
-        return cls(pid, *texts)
+        doing, since, version = obj.get("doing"), obj.get("doing_since"), obj.get("doing_version")
+        if not (isinstance(doing, str) and isinstance(since, str)):
+            doing = since = None
+        if type(version) is not int:
+            version = None
+        return cls(pid, *texts, doing=doing, doing_since=since, doing_version=version)
 
 
 @attrs.frozen
@@ -138,15 +149,21 @@ class MigrationLock:
         fd = _open_lock_file(self.path, mode="create")
         try:
             self._wait_for(fd, timeout, on_wait)
-            # The record is written over the old one, then cut to length: a reader sees the
-            # old record or the new one as its first line, never an empty file.
-            line = holder.to_line()
-            os.pwrite(fd, line, 0)
-            os.ftruncate(fd, len(line))
+            _write_record(fd, holder.to_line())
         except BaseException:
             os.close(fd)  # also drops the flock if it was taken
             raise
         self._fd, self._holder = fd, holder
+
+    def note(self, doing: str, version: int | None = None) -> None:
+        """Record in the lock file what the holder is doing now, e.g. the migration `version`
+        it runs (best effort, see `acquire`): readers show it without reading the database."""
+        if self._fd is None or self._holder is None:
+            return
+        self._holder = attrs.evolve(
+            self._holder, doing=doing, doing_since=now(), doing_version=version
+        )
+        _write_record(self._fd, self._holder.to_line())
 
     def release(self) -> None:
         """Clear the holder record and drop the lock; does nothing if not held."""
@@ -155,6 +172,8 @@ class MigrationLock:
             return
         try:
             os.ftruncate(fd, 0)  # a clean release leaves no holder behind
+        except OSError:
+            pass  # a full or failing disk: the record stays, and `held` comes from the kernel
         finally:
             os.close(fd)  # closing the only descriptor drops the flock
 
@@ -261,6 +280,18 @@ def _open_lock_file(path: Path, *, mode: str) -> int | None:
                 hint=f"remove the link `{path}`",
             ) from e
         raise _unusable(path, e.strerror) from e
+
+
+def _write_record(fd: int, line: bytes) -> None:
+    """Write the holder record over the old one, then cut it to length (a reader sees the old
+    record or the new one as its first line, never an empty file). Best effort: the record only
+    names the holder, so a disk too full to take it does not fail the lock itself."""
+    try:
+        os.pwrite(fd, line, 0)
+        os.ftruncate(fd, len(line))
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, 0)
 
 
 def _try_flock(fd: int, kind: int) -> bool:

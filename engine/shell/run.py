@@ -109,6 +109,8 @@ class Run:
         (`backup_taken`, in both journals whatever happens to the transaction).
         """
         settings = self.session.settings
+        if self.session.lock is not None:
+            self.session.lock.note("taking the run's backup")
         if settings.compression != "none":
             return self.fresh_backup()
         record, wait = take_backup_deferred(
@@ -160,6 +162,11 @@ class Run:
         )
         self._add(record)
         return record
+
+    def step_started(self, version: int, filename: str, direction: str) -> None:
+        """A step is about to run: say so in the lock file, where readers look."""
+        if self.session.lock is not None:
+            self.session.lock.note(f"{direction} {version} ({filename})", version)
 
     def step_done(self, version: int, name: str, direction: str, outcome: str) -> None:
         """A step ended: tell the observer and the log."""

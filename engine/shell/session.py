@@ -14,13 +14,15 @@ import time
 import uuid
 from typing import Any
 
-from schemalog.engine.base.connection import IntegrityLevel, open_database
+from schemalog.engine.base.connection import IntegrityLevel, open_database, sqlite_reason
 from schemalog.engine.base.context import Context
 from schemalog.engine.base.errors import (
     ConfigError,
     DatabaseBusy,
     NeedsHuman,
     RecoveryPending,
+    SchemalogError,
+    StorageError,
     UsageError,
 )
 from schemalog.engine.base.logs import get_logger
@@ -31,6 +33,7 @@ from schemalog.engine.shell import signals
 from schemalog.engine.shell.lock import Holder, MigrationLock
 from schemalog.engine.shell.preflight import check_writable
 from schemalog.journal import failpoints
+from schemalog.journal.durable import os_reason
 from schemalog.journal.events import Draft, Kind
 from schemalog.journal.journal import Journal
 from schemalog.journal.jsonl import JsonlStore
@@ -38,6 +41,7 @@ from schemalog.journal.jsonl import JsonlStore
 __all__ = ["Session", "new_run_id"]
 
 _READ_TIMEOUT_S = 5.0
+_WRITER_CACHE_KIB = 65536
 
 
 def new_run_id() -> str:
@@ -49,7 +53,13 @@ class Session:
     """An open database for one command; use as a context manager."""
 
     def __init__(
-        self, ctx: Context, *, command: str, write: bool, tolerate_damage: bool = False
+        self,
+        ctx: Context,
+        *,
+        command: str,
+        write: bool,
+        tolerate_damage: bool = False,
+        busy_timeout: float = _READ_TIMEOUT_S,
     ) -> None:
         self.ctx = ctx
         self.settings: Settings = ctx.settings
@@ -57,6 +67,7 @@ class Session:
         self.command = command
         self.write = write
         self.tolerate_damage = tolerate_damage
+        self.busy_timeout = busy_timeout  # readers: how long SQLite may wait for a writer
         self.run_id = new_run_id()
         self.lock: MigrationLock | None = None
         self.waited_for: Holder | None = None  # the holder this session waited behind, if any
@@ -105,13 +116,36 @@ class Session:
     def __enter__(self) -> Session:
         try:
             self.open()
-        except BaseException:
+        except BaseException as exc:
             self.close()
+            if isinstance(exc, OSError | sqlite3.Error) and not isinstance(exc, SchemalogError):
+                raise self._storage_error(exc) from exc
             raise
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
         self.close()
+        if isinstance(exc, OSError | sqlite3.Error) and not isinstance(exc, SchemalogError):
+            raise self._storage_error(exc) from exc
+
+    def _storage_error(self, exc: OSError | sqlite3.Error) -> StorageError | DatabaseBusy:
+        """The one-line error for the disk or SQLite failing under this command."""
+        name = getattr(exc, "sqlite_errorname", "") or ""
+        if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
+            return DatabaseBusy(
+                f"the database {self.paths.database} is busy: another connection holds a "
+                f"write transaction ({exc})",
+                hint="retry when the application's write transaction has ended",
+            )
+        reason = os_reason(exc) if isinstance(exc, OSError) else sqlite_reason(exc)
+        what = f"{self.command} of {self.paths.database} failed: {reason}"
+        if not self.write:
+            return StorageError(what, state="nothing was changed", hint="check the disk and retry")
+        return StorageError(
+            what,
+            hint="fix the cause (free disk space, check the disk or the permissions), then run "
+            "`schemalog recover`",
+        )
 
     def open(self) -> None:
         """Check and lock (writers), open the connection and the journal."""
@@ -156,8 +190,13 @@ class Session:
                 conn.isolation_level = None
             elif self.write:
                 conn = open_database(db, mode="rwc", timeout=max(self.remaining(), 0.1))
+                # A page cache big enough that a run's changes seldom spill to the file before
+                # COMMIT: in rollback-journal mode a spill takes the EXCLUSIVE lock, and every
+                # reader would then wait until the run commits. (A damaged file refuses it.)
+                with contextlib.suppress(sqlite3.DatabaseError):
+                    conn.execute(f"PRAGMA cache_size = -{_WRITER_CACHE_KIB}")
             else:
-                conn = open_database(db, mode="ro", timeout=_READ_TIMEOUT_S)
+                conn = open_database(db, mode="ro", timeout=self.busy_timeout)
             conn.execute("PRAGMA foreign_keys = ON")
         except sqlite3.DatabaseError as exc:
             raise self._unreadable(exc) from exc

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 
 from schemalog.engine.base.errors import Interrupted
 
-__all__ = ["check", "install", "pending", "protected", "watching"]
+__all__ = ["check", "install", "name", "pending", "protected", "watching"]
 
 _lock = threading.Lock()
 _connections: set[sqlite3.Connection] = set()
@@ -51,11 +51,16 @@ def pending() -> int | None:
     return _received[0] if _received else None
 
 
+def name(signum: int) -> str:
+    """`SIGINT`, `SIGTERM`, or the number."""
+    return _NAMES.get(signum, str(signum))
+
+
 def check() -> None:
     """Raise Interrupted if SIGINT or SIGTERM arrived (called at safe points)."""
     signum = pending()
     if signum is not None:
-        raise Interrupted(f"stopped by {_NAMES.get(signum, signum)}", signum=signum)
+        raise Interrupted(f"stopped by {name(signum)}", signum=signum)
 
 
 @contextlib.contextmanager

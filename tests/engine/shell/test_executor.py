@@ -700,6 +700,9 @@ class NoBackups:
         if self.fresh is not None:
             self.fresh()
 
+    def step_started(self, version: int, filename: str, direction: str) -> None:
+        return None
+
     def step_done(self, version: int, name: str, direction: str, outcome: str) -> None:
         return None
 
