@@ -72,7 +72,7 @@ def _migrate(
     with Session(ctx, command=direction, write=True) as session:
         recovery = recover(session)
         state = _state_after(session, recovery)
-        _refuse_if_waited_behind_a_failure(session, state)
+        _refuse_if_waited_behind_a_failure(session, state, direction)
         plan = _plan(registry, state, direction, target)
         if plan.empty:
             return RunReport(plan=plan, recovery=recovery, run_id=session.run_id)
@@ -159,20 +159,24 @@ def _plan(registry: Registry, state: State, direction: str, target: int | None) 
     return plan_down(registry, state, target)
 
 
-def _refuse_if_waited_behind_a_failure(session: Session, state: State) -> None:
-    """A process that waited behind a run that then failed reports that failure instead of
-    trying the same migration again (unless the `retry` setting asks for it)."""
-    held = session.waited_for
-    if held is None or session.settings.retry:
+def _refuse_if_waited_behind_a_failure(session: Session, state: State, direction: str) -> None:
+    """A process that waited behind a run of the same command that then failed (or arrived
+    while it ran) reports that failure instead of trying the same migration again, unless the
+    `retry` setting asks for it. A run that succeeded since clears it."""
+    if session.settings.retry:
         return
-    run = next((r for r in reversed(state.runs) if r.run_id == held.run_id), None)
-    if run is None or run.outcome != "failed" or run.command not in ("up", "down"):
-        return
-    raise WaitedRunFailed(
-        f"run {run.run_id} ({run.command}, pid {held.pid}) failed while this process waited for "
-        f"the lock: {run.error}",
-        hint="fix the migration, then run again (or pass --retry to try it anyway)",
-    )
+    for run in reversed(state.runs):
+        if run.command != direction or run.outcome is None:
+            continue
+        if run.outcome != "failed":
+            return  # the newest finished run of this command succeeded: nothing to report
+        if run.run_id not in session.waited_for and (run.finished_at or "") < session.began_at:
+            return  # it failed before this process started: trying again is a new attempt
+        raise WaitedRunFailed(
+            f"run {run.run_id} ({run.command}) failed while this process waited for the lock: "
+            f"{run.error}",
+            hint="fix the migration, then run again (or pass --retry to try it anyway)",
+        )
 
 
 def _refuse_unmanaged(session: Session, state: State) -> None:

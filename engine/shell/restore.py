@@ -111,13 +111,15 @@ def restore_backup(
                     preserved = _replace_unusable(database, source, files, preserve_to, record)
                     _check_after(database, record, preserved, integrity)
                     return RestoreResult(backup=record, preserved=preserved, replaced_file=True)
-                preserved = _copy_in(source, live, files, database, preserve_to, record, progress)
+                preserved, before = _copy_in(
+                    source, live, files, database, preserve_to, record, progress
+                )
                 try:
                     _check_live(live, record, integrity)
                 except sqlite3.Error as e:
                     state = "the backup was copied in but the database fails its check"
                     raise _failed_after(database, record, preserved, str(e), state) from e
-        discarded = _discarded(preserved / database.name, source)
+        discarded = _discarded(before, source)
     return RestoreResult(backup=record, preserved=preserved, discarded=discarded)
 
 
@@ -215,16 +217,17 @@ def _copy_in(
     preserve_to: Path,
     record: BackupRecord,
     progress: Callable[[int, int], None] | None,
-) -> Path:
+) -> tuple[Path, dict[str, int]]:
     """Copy the backup into `live` through SQLite; preserve the live files after step one.
 
     The first step opens the copy's write transaction (writers now wait; SQLite first rolls
     back a crashed writer's hot journal) and changes only pages in our page cache, which is
     large enough for a step: the database file and its `-wal` still hold the last committed
     state, and are copied then. The step size keeps the first step from being the last (the
-    last step commits). Returns the preservation directory.
+    last step commits). Returns the preservation directory and the rows per table it holds.
     """
     live.execute(f"PRAGMA cache_size = -{_CACHE_KIB}")
+    counted: dict[str, int] = {}
     preserved: list[Path] = []
     failure: list[BaseException] = []
 
@@ -235,6 +238,7 @@ def _copy_in(
             ours = f"{database.name}-journal"  # the copy's own rollback journal, not the database's
             present = [(p, fd) for p, fd in files.refresh() if p.name != ours]
             copy_files(present, target, database, record.id)
+            counted.update(_preserved_row_counts(database, target))
         except BaseException as e:
             failure.append(e)
             raise  # aborts the copy: SQLite rolls it back, nothing was changed
@@ -279,7 +283,7 @@ def _copy_in(
         raise _failed_after(database, record, preserved[0], str(e), state) from e
     finally:
         backup.close()
-    return preserved[0]
+    return preserved[0], counted
 
 
 def _usable(live: sqlite3.Connection) -> bool:
@@ -354,10 +358,28 @@ def _check_live(live: sqlite3.Connection, record: BackupRecord, integrity: Integ
         raise sqlite3.DatabaseError(msg)
 
 
-def _discarded(replaced: Path, backup: Path) -> dict[str, int]:
+def _preserved_row_counts(database: Path, preserved: Path) -> dict[str, int]:
+    """Rows per application table of the database as preserved (empty if it cannot be read).
+
+    In WAL mode a reader of the live database sees the committed content, the WAL's included
+    (the copy in progress holds only the write lock); in rollback-journal mode the copy holds the
+    EXCLUSIVE lock, and the preserved file alone holds that content.
+    """
+    try:
+        with closing(open_database(database, mode="ro", timeout=0.1)) as conn:
+            return _count(conn)
+    except sqlite3.Error:
+        pass
+    try:
+        return _row_counts(preserved / database.name)
+    except sqlite3.Error:
+        return {}
+
+
+def _discarded(before: dict[str, int], backup: Path) -> dict[str, int]:
     """Rows per table that the replaced database held beyond the backup (none if unreadable)."""
     try:
-        before, after = _row_counts(replaced), _row_counts(backup)
+        after = _row_counts(backup)
     except sqlite3.Error:
         return {}
     return {t: n - after.get(t, 0) for t, n in sorted(before.items()) if n > after.get(t, 0)}
@@ -366,17 +388,20 @@ def _discarded(replaced: Path, backup: Path) -> dict[str, int]:
 def _row_counts(path: Path) -> dict[str, int]:
     """Rows in each application table of the SQLite file `path` (read-only, immutable)."""
     with closing(open_database(path, mode="ro", immutable=True)) as conn:
-        tables = [
-            r[0]
-            for r in conn.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' "
-                "ESCAPE '\\' AND name NOT LIKE 'schemalog\\_%' ESCAPE '\\'"
-            )
-        ]
-        quoted = {t: '"' + t.replace('"', '""') + '"' for t in tables}
-        return {
-            t: conn.execute(f"SELECT count(*) FROM {q}").fetchone()[0] for t, q in quoted.items()
-        }
+        return _count(conn)
+
+
+def _count(conn: sqlite3.Connection) -> dict[str, int]:
+    """Rows in each application table `conn` sees."""
+    tables = [
+        r[0]
+        for r in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' "
+            "ESCAPE '\\' AND name NOT LIKE 'schemalog\\_%' ESCAPE '\\'"
+        )
+    ]
+    quoted = {t: '"' + t.replace('"', '""') + '"' for t in tables}
+    return {t: conn.execute(f"SELECT count(*) FROM {q}").fetchone()[0] for t, q in quoted.items()}
 
 
 def _failed_after(

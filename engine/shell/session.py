@@ -9,9 +9,12 @@ in that budget is what SQLite may wait for its own write lock (`remaining`).
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 import time
 import uuid
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from schemalog.engine.base.connection import IntegrityLevel, open_database, sqlite_reason
@@ -33,6 +36,7 @@ from schemalog.engine.shell import signals
 from schemalog.engine.shell.lock import Holder, MigrationLock
 from schemalog.engine.shell.preflight import check_writable
 from schemalog.journal import failpoints
+from schemalog.journal.clock import iso, now
 from schemalog.journal.durable import os_reason
 from schemalog.journal.events import Draft, Kind
 from schemalog.journal.journal import Journal
@@ -41,6 +45,26 @@ from schemalog.journal.jsonl import JsonlStore
 __all__ = ["Session", "new_run_id"]
 
 _READ_TIMEOUT_S = 5.0
+
+
+def _process_started() -> str:
+    """When this process started (UTC, ISO-8601): from Linux's /proc when it can be read,
+    else the moment this module was imported."""
+    try:
+        fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+        ticks = int(fields[19])  # field 22 of stat(5): start time in clock ticks after boot
+        boot = next(
+            int(line.split()[1])
+            for line in Path("/proc/stat").read_text().splitlines()
+            if line.startswith("btime ")
+        )
+        return iso(datetime.fromtimestamp(boot + ticks / os.sysconf("SC_CLK_TCK"), UTC))
+    except (OSError, ValueError, IndexError, StopIteration, AttributeError):
+        return now()
+
+
+#: When this process started: a run that failed after that is one this process arrived behind.
+PROCESS_STARTED = _process_started()
 _WRITER_CACHE_KIB = 65536
 
 
@@ -70,7 +94,10 @@ class Session:
         self.busy_timeout = busy_timeout  # readers: how long SQLite may wait for a writer
         self.run_id = new_run_id()
         self.lock: MigrationLock | None = None
-        self.waited_for: Holder | None = None  # the holder this session waited behind, if any
+        #: The runs this session waited behind for the lock (their run ids), and when it began:
+        #: a run that failed while this process waited or arrived is reported, not repeated.
+        self.waited_for: set[str] = set()
+        self.began_at = PROCESS_STARTED
         self._conn: sqlite3.Connection | None = None
         self._journal: Journal | None = None
         self._deadline = time.monotonic() + ctx.settings.lock_timeout
@@ -179,7 +206,8 @@ class Session:
 
     def _waiting(self, holder: Holder | None, waited: float) -> None:
         signals.check()
-        self.waited_for = holder or self.waited_for
+        if holder is not None:
+            self.waited_for.add(holder.run_id)
         self.ctx.observer.lock_wait(holder.describe() if holder else None, waited)
 
     def _open_connection(self) -> sqlite3.Connection:
