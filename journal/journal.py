@@ -155,10 +155,12 @@ class Journal:
             self._head = (events[-1].seq, events[-1].hash)
         else:
             self.table.ensure()
-            self._to_jsonl(events)
+            self._flush_jsonl_behind()
+            start = self.jsonl.size()
+            self.jsonl.append(events)
             # The JSONL holds them now: the chain continues after them whatever the table does.
             self._head = (events[-1].seq, events[-1].hash)
-            self._to_table_now(events)
+            self._to_table_now(events, jsonl_start=start)
         return events
 
     def append_lasting(self, drafts: Sequence[Draft]) -> list[Event]:
@@ -343,12 +345,22 @@ class Journal:
         self.table.append([e for e in self._table_behind if e.seq > have])
         self._table_behind.clear()
 
-    def _to_table_now(self, events: Sequence[Event]) -> None:
-        """Insert `events` outside a transaction; on failure keep them for the next append."""
+    def _to_table_now(self, events: Sequence[Event], *, jsonl_start: int | None = None) -> None:
+        """Insert `events` outside a transaction.
+
+        If the table refuses them, the append is undone as a whole: the JSONL is cut back to
+        `jsonl_start` (its length before them; this process holds the migration lock, so no
+        one else appended) and the error is re-raised as SQLite gave it — a busy database is
+        then just busy, with both journals equal. When the JSONL cannot be cut back, the events
+        are kept and the table takes them before its next append (JournalTableUnwritable).
+        """
         try:
             self._flush_table_behind()
             self.table.append(events)
         except sqlite3.Error as exc:
+            if events and jsonl_start is not None and self.jsonl.cut_back(jsonl_start):
+                self._head = (events[0].seq - 1, events[0].prev)
+                raise
             self._table_behind.extend(events)
             raise JournalTableUnwritable(
                 f"cannot write the journal table of the database ({exc})",

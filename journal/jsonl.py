@@ -121,6 +121,30 @@ class JsonlStore:
                     hint="check the disk (dmesg), then run `schemalog verify`",
                 ) from exc
 
+    def size(self) -> int:
+        """The length of the file in bytes now (0 when it does not exist yet)."""
+        if self._fd is not None:
+            return os.fstat(self._fd).st_size
+        try:
+            return self.path.stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    def cut_back(self, size: int) -> bool:
+        """Undo this process's last append: cut the file back to `size` bytes and sync it.
+
+        Only for an append whose other half (the table) failed, while this process holds the
+        migration lock. Returns whether it worked.
+        """
+        fd = self._open()
+        if not self._cut_back(fd, size):
+            return False
+        try:
+            os.fsync(fd)
+        except OSError:
+            return False
+        return True
+
     def _cut_back(self, fd: int, size: int) -> bool:
         """Truncate the file to `size` after a failed append; whether that worked."""
         try:

@@ -54,6 +54,7 @@ class Attempt:
     outcome: str | None = None
     finished_at: str | None = None
     error: str | None = None
+    checksum: str = ""  # of the migration file that was tried
 
 
 @attrs.frozen
@@ -196,6 +197,7 @@ class _Fold:
                 "outcome": outcome,
                 "finished_at": e.ts,
                 "error": error,
+                "checksum": str(e.data.get("checksum", "")),
             }
         )
 
@@ -296,6 +298,7 @@ class _Fold:
                 "outcome": None,
                 "finished_at": None,
                 "error": None,
+                "checksum": str(d.get("checksum", "")),
             }
         )
         self.open[(e.run_id, e.version or 0)] = len(self.attempts) - 1

@@ -75,13 +75,17 @@ def status(out: Out, st: Status) -> None:
                 )
             )
         if st.needs_recovery:
+            refused = any(a.startswith("needs a human") for a in st.recovery_actions)
+            who = (
+                "recovery refuses to guess: follow its next step"
+                if refused
+                else "the next command or `schemalog recover` does it"
+            )
             pairs.append(
                 (
                     "recovery",
-                    "needed: "
-                    + "; ".join(st.recovery_actions)
-                    + " (the next command or `schemalog recover` does it)",
-                    "yellow",
+                    "needed: " + "; ".join(st.recovery_actions) + f" ({who})",
+                    "bold red" if refused else "yellow",
                 )
             )
         if st.last_run:

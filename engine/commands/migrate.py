@@ -22,6 +22,7 @@ from schemalog.engine.shell.executor import Executor, RunResult
 from schemalog.engine.shell.recovery import read_facts, recover
 from schemalog.engine.shell.run import Run
 from schemalog.engine.shell.session import Session
+from schemalog.journal.clock import parse_iso
 from schemalog.journal.events import Kind
 from schemalog.journal.replay import BackupRecord, State, replay
 
@@ -72,8 +73,8 @@ def _migrate(
     with Session(ctx, command=direction, write=True) as session:
         recovery = recover(session)
         state = _state_after(session, recovery)
-        _refuse_if_waited_behind_a_failure(session, state, direction)
         plan = _plan(registry, state, direction, target)
+        _refuse_if_waited_behind_a_failure(session, state, plan)
         if plan.empty:
             return RunReport(plan=plan, recovery=recovery, run_id=session.run_id)
         _refuse_unmanaged(session, state)
@@ -159,24 +160,37 @@ def _plan(registry: Registry, state: State, direction: str, target: int | None) 
     return plan_down(registry, state, target)
 
 
-def _refuse_if_waited_behind_a_failure(session: Session, state: State, direction: str) -> None:
-    """A process that waited behind a run of the same command that then failed (or arrived
-    while it ran) reports that failure instead of trying the same migration again, unless the
-    `retry` setting asks for it. A run that succeeded since clears it."""
-    if session.settings.retry:
+def _refuse_if_waited_behind_a_failure(session: Session, state: State, plan: Plan) -> None:
+    """A process that waited behind a run that then failed on the very migration file this
+    one would run (same version, same checksum) — or that arrived while it ran — reports that
+    failure instead of trying the same thing again, unless the `retry` setting asks for it.
+    A fixed file, or a failure from before this process started, is a new attempt."""
+    if session.settings.retry or not plan.steps:
         return
-    for run in reversed(state.runs):
-        if run.command != direction or run.outcome is None:
+    first = plan.steps[0]
+    for attempt in reversed(state.attempts):
+        if attempt.version != first.version or attempt.direction != first.direction:
             continue
-        if run.outcome != "failed":
-            return  # the newest finished run of this command succeeded: nothing to report
-        if run.run_id not in session.waited_for and (run.finished_at or "") < session.began_at:
-            return  # it failed before this process started: trying again is a new attempt
+        if attempt.outcome != "failed" or attempt.checksum != first.migration.checksum:
+            return
+        waited = attempt.run_id in session.waited_for
+        arrived = (
+            _seconds_between(session.began_at, attempt.finished_at) <= session.settings.lock_timeout
+        )
+        if not (waited or arrived):
+            return
         raise WaitedRunFailed(
-            f"run {run.run_id} ({run.command}) failed while this process waited for the lock: "
-            f"{run.error}",
+            f"run {attempt.run_id} failed on {first.migration.filename} while this process "
+            f"waited for the lock: {attempt.error}",
             hint="fix the migration, then run again (or pass --retry to try it anyway)",
         )
+
+
+def _seconds_between(start: str, end: str | None) -> float:
+    """Seconds from the ISO time `start` to `end` (infinite when `end` is unknown or before)."""
+    if not end or end < start:
+        return float("inf")
+    return (parse_iso(end) - parse_iso(start)).total_seconds()
 
 
 def _refuse_unmanaged(session: Session, state: State) -> None:

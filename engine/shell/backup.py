@@ -356,8 +356,10 @@ def _copy_failed(label: str, database: Path, backup_dir: Path, reason: str) -> B
     """The BackupError for a copy that failed for `reason`."""
     if "locked" in reason:
         hint = "retry when the application's write transaction has ended"
-    else:
+    elif "disk full" in reason:
         hint = "free space in the backup directory or choose another with --backup-dir, then retry"
+    else:
+        hint = "check the disk (an I/O error: see dmesg), then retry"
     return BackupError(
         f"{label} into {backup_dir} failed: {reason}",
         path=str(database),

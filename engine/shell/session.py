@@ -160,8 +160,8 @@ class Session:
         name = getattr(exc, "sqlite_errorname", "") or ""
         if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
             return DatabaseBusy(
-                f"the database {self.paths.database} is busy: another connection holds a "
-                f"write transaction ({exc})",
+                "the database is busy: another connection holds a write transaction "
+                f"({self.paths.database}: {exc})",
                 hint="retry when the application's write transaction has ended",
             )
         reason = os_reason(exc) if isinstance(exc, OSError) else sqlite_reason(exc)
@@ -249,8 +249,8 @@ class Session:
             )
         if name.startswith("SQLITE_BUSY"):
             return DatabaseBusy(
-                f"the database {self.paths.database} is busy: another connection holds a "
-                f"write transaction ({exc})",
+                "the database is busy: another connection holds a write transaction "
+                f"({self.paths.database}: {exc})",
                 hint="retry when the application's write transaction has ended",
             )
         try:

@@ -154,6 +154,9 @@ class StepRunner:
                         if position > 1
                         else "statement 1 was rolled back by SQLite; the database is unchanged"
                     )
+                hint = f"fix statement {position}: {clip(stmt, 80)}"
+                if _not_the_migrations_fault(exc):
+                    hint = "the statement is not at fault: " + _ENVIRONMENT_HINT
                 raise StepError(
                     Kind.STEP_FAILED,
                     {
@@ -161,10 +164,11 @@ class StepRunner:
                         "completed": position - 1,
                     },
                     StepFailed(
-                        f"{mig.filename} ({step.direction}) statement {position} failed: {exc}",
+                        f"{mig.filename} ({step.direction}) statement {position} failed: "
+                        f"{sqlite_reason(exc)}",
                         version=step.version,
                         state=state,
-                        hint=f"fix statement {position}: {clip(stmt, 80)}",
+                        hint=hint,
                     ),
                 ) from exc
         return len(step.statements)
@@ -270,11 +274,30 @@ class StepRunner:
         return {
             "direction": step.direction,
             "name": step.migration.name,
+            "checksum": step.migration.checksum,
             "statement": clip(statement, _MAX_SQL) if statement else None,
             "position": position,
             "error": error,
             "sqlite_error": getattr(exc, "sqlite_errorname", None),
         }
+
+
+_ENVIRONMENT_HINT = (
+    "free disk space (or fix the I/O error, the permissions), then run the command again"
+)
+_ENVIRONMENT_ERRORS = (
+    "SQLITE_FULL",
+    "SQLITE_IOERR",
+    "SQLITE_READONLY",
+    "SQLITE_CANTOPEN",
+    "SQLITE_NOMEM",
+)
+
+
+def _not_the_migrations_fault(exc: sqlite3.Error) -> bool:
+    """Whether SQLite failed because of the disk or the system, not the statement."""
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    return name.startswith(_ENVIRONMENT_ERRORS)
 
 
 def start_data(step: Step) -> dict[str, Any]:

@@ -291,8 +291,26 @@ class TestFaults:
         journal.append(d(Kind.RUN_FINISHED))
         _assert_in_step(journal, 2)
 
+    def test_a_table_failure_undoes_the_append(self, journal, monkeypatch):
+        """An append the table refuses (busy, full) is undone in the JSONL too: both stay equal
+        and SQLite's error is raised as it came."""
+        journal.append(d(Kind.RUN_STARTED))
+        real = journal.table.append
+        monkeypatch.setattr(
+            journal.table,
+            "append",
+            lambda evs: (_ for _ in ()).throw(sqlite3.OperationalError("database is locked")),
+        )
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            journal.append(d(Kind.LOCK_ACQUIRED))
+        _assert_in_step(journal, 1)
+        monkeypatch.setattr(journal.table, "append", real)
+        journal.append(d(Kind.RUN_FINISHED))
+        _assert_in_step(journal, 2)
+
     def test_a_table_failure_is_caught_up(self, journal, monkeypatch):
-        """Events the table could not take (the JSONL has them) go in before its next append."""
+        """When the JSONL cannot be cut back either, the table takes the events before its
+        next append."""
         real = journal.table.append
         calls = []
 
@@ -303,6 +321,7 @@ class TestFaults:
             return real(events)
 
         monkeypatch.setattr(journal.table, "append", fail_once)
+        monkeypatch.setattr(journal.jsonl, "cut_back", lambda size: False)
         with pytest.raises(JournalTableUnwritable, match="journal table"):
             journal.append(d(Kind.RUN_STARTED))
         assert [e.seq for e in journal.table_behind] == [1]
@@ -317,6 +336,7 @@ class TestFaults:
             "append",
             lambda evs: (_ for _ in ()).throw(sqlite3.OperationalError("full")),
         )
+        monkeypatch.setattr(journal.jsonl, "cut_back", lambda size: False)
         with pytest.raises(JournalTableUnwritable):
             journal.append(d(Kind.RUN_STARTED))
         monkeypatch.setattr(journal.table, "append", real)
