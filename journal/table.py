@@ -9,6 +9,7 @@ commits or rolls back with the step it describes); otherwise it commits on its o
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 from collections.abc import Sequence
@@ -92,12 +93,12 @@ class TableStore:
             try:
                 for stmt in _CREATE:
                     self.conn.execute(stmt)
+                if own_tx:
+                    self.conn.execute("COMMIT")
             except BaseException:
                 if own_tx:
-                    self.conn.execute("ROLLBACK")
+                    _end(self.conn)
                 raise
-            if own_tx:
-                self.conn.execute("COMMIT")
         else:
             self.check_layout()
             if not self._has_meta():
@@ -133,16 +134,23 @@ class TableStore:
         self.conn.execute("BEGIN IMMEDIATE")
         try:
             self.conn.executemany(sql, rows)
+            self.conn.execute("COMMIT")
         except BaseException:
-            self.conn.execute("ROLLBACK")
+            _end(self.conn)  # SQLite may have rolled back already (disk full, I/O error)
             raise
-        self.conn.execute("COMMIT")
 
     def _has_meta(self) -> bool:
         row = self.conn.execute(
             "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (META,)
         ).fetchone()
         return row is not None
+
+
+def _end(conn: sqlite3.Connection) -> None:
+    """Roll back the transaction this store opened, if SQLite has not already."""
+    if conn.in_transaction:
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
 
 
 def _encode_row(event: Event) -> tuple:

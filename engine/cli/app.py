@@ -59,6 +59,15 @@ class SchemalogGroup(click.Group):
             raise
         except BrokenPipeError:
             raise  # the reader went away (`| head`): click exits quietly
+        except OSError as exc:  # every command maps its own I/O: this is the output failing
+            reason = exc.strerror or str(exc)
+            _report(
+                ctx,
+                exc,
+                f"cannot write the output ({reason}); what the command did is journaled: "
+                "see `schemalog status` and `schemalog history`",
+            )
+            ctx.exit(1)
         except Exception as exc:  # a bug in schemalog: say so, and how to see more
             text = str(exc).splitlines()[0] if str(exc) else ""
             _report(ctx, exc, f"unexpected {type(exc).__name__}: {text}".rstrip(": "))

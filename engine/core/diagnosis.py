@@ -154,8 +154,11 @@ def implausible_tail(common: Sequence[Event], jsonl_only: Sequence[Event]) -> Ev
     A command writes to the JSONL alone (for a moment, or until a restore is done) only the
     events it appends outside a transaction; a step's start or success only for a step that
     runs outside a transaction. Anything else in the JSONL alone was put there by someone
-    else.
+    else — except after a restore: the restored table is exactly the backup's (it ends right
+    before that backup's `backup_taken`), and the JSONL rightly holds all that came after.
     """
+    if _restored_table(common, jsonl_only):
+        return None
     nontransactional: set[tuple[str, int | None]] = set()
     wanted = {(e.run_id, e.version) for e in jsonl_only if e.kind in _STEP_KINDS}
     for e in reversed(common):  # steps that started before the tail (only when needed)
@@ -174,6 +177,19 @@ def implausible_tail(common: Sequence[Event], jsonl_only: Sequence[Event]) -> Ev
             continue
         return e
     return None
+
+
+def _restored_table(common: Sequence[Event], jsonl_only: Sequence[Event]) -> bool:
+    """Whether the table is that of a backup restored since (a restore in the JSONL-only tail
+    names a backup taken right after the table's last event)."""
+    if not common:
+        return False
+    last = common[-1].seq
+    restored = {e.data.get("backup_id") for e in jsonl_only if e.kind is Kind.RESTORE_STARTED}
+    return any(
+        e.kind is Kind.BACKUP_TAKEN and e.seq == last + 1 and e.data.get("id") in restored
+        for e in jsonl_only[:1]
+    )
 
 
 def diagnose(snapshot: Snapshot, facts: DatabaseFacts, *, current_run: str = "") -> RecoveryPlan:

@@ -20,11 +20,12 @@ import hashlib
 import json
 import os
 import sqlite3
-from contextlib import ExitStack, suppress
+from contextlib import ExitStack, closing, suppress
 from pathlib import Path
 from typing import Any
 
-from schemalog.engine.base.errors import RestoreError, UsageError
+from schemalog.engine.base.connection import open_database
+from schemalog.engine.base.errors import UsageError
 from schemalog.engine.base.paths import DatabasePaths
 from schemalog.journal.clock import now, parse_iso, stamp
 from schemalog.journal.durable import (
@@ -32,7 +33,6 @@ from schemalog.journal.durable import (
     fsync_dir,
     make_private_dir,
     open_private_file,
-    os_reason,
 )
 
 __all__ = [
@@ -42,9 +42,10 @@ __all__ = [
     "copy_files",
     "fresh_dir",
     "preservation_dir",
-    "preserve_locked",
+    "preserved_row_counts",
     "read_manifest",
     "remove_tree",
+    "row_counts",
 ]
 
 MANIFEST_NAME = "preserved.json"
@@ -123,41 +124,6 @@ class LiveFiles:
         return fd
 
 
-def preserve_locked(
-    live: sqlite3.Connection, files: LiveFiles, database: Path, preserve_to: Path, backup_id: str
-) -> Path:
-    """Copy the live files into a fresh preservation directory under SQLite's write lock.
-
-    `live` is a connection of ours outside a transaction; it takes the write lock
-    (`BEGIN IMMEDIATE`, which waits for writers and lets SQLite roll back a crashed writer's
-    hot journal first) and keeps it until the copy is done, then ends its (empty)
-    transaction. Returns the directory. Raises RestoreError (the database was not changed).
-    """
-    created = None
-    try:
-        target = created = fresh_dir(preserve_to)
-        live.execute("BEGIN IMMEDIATE")
-        try:
-            copy_files(files.refresh(), target, database, backup_id)
-        finally:
-            with suppress(sqlite3.Error):
-                live.execute("ROLLBACK")
-    except (sqlite3.Error, OSError) as e:
-        if created is not None:
-            remove_tree(created)
-        reason = os_reason(e) if isinstance(e, OSError) else str(e)
-        msg = (
-            f"cannot preserve {database} into {preserve_to} before restoring {backup_id}: {reason}"
-        )
-        raise RestoreError(
-            msg,
-            path=str(database),
-            state="the database was not changed",
-            hint="free space in the backup directory (or wait for the writer), then retry",
-        ) from e
-    return target
-
-
 def copy_files(
     present: list[tuple[Path, int]], target: Path, database: Path, backup_id: str
 ) -> None:
@@ -213,3 +179,40 @@ def remove_tree(directory: Path) -> None:
 def _inode(st: os.stat_result) -> tuple[int, int]:
     """The (device, inode) identity of a file."""
     return st.st_dev, st.st_ino
+
+
+def preserved_row_counts(database: Path, preserved: Path) -> dict[str, int]:
+    """Rows per application table of the database as preserved (empty if it cannot be read).
+
+    In WAL mode a reader of the live database sees the committed content, the WAL's included
+    (the copy in progress holds only the write lock); in rollback-journal mode the copy holds the
+    EXCLUSIVE lock, and the preserved file alone holds that content.
+    """
+    try:
+        with closing(open_database(database, mode="ro", timeout=0.1)) as conn:
+            return _count(conn)
+    except sqlite3.Error:
+        pass
+    try:
+        return row_counts(preserved / database.name)
+    except sqlite3.Error:
+        return {}
+
+
+def row_counts(path: Path) -> dict[str, int]:
+    """Rows in each application table of the SQLite file `path` (read-only, immutable)."""
+    with closing(open_database(path, mode="ro", immutable=True)) as conn:
+        return _count(conn)
+
+
+def _count(conn: sqlite3.Connection) -> dict[str, int]:
+    """Rows in each application table `conn` sees."""
+    tables = [
+        r[0]
+        for r in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' "
+            "ESCAPE '\\' AND name NOT LIKE 'schemalog\\_%' ESCAPE '\\'"
+        )
+    ]
+    quoted = {t: '"' + t.replace('"', '""') + '"' for t in tables}
+    return {t: conn.execute(f"SELECT count(*) FROM {q}").fetchone()[0] for t, q in quoted.items()}

@@ -50,7 +50,9 @@ from schemalog.engine.shell.preserve import (
     copy_files,
     fresh_dir,
     preservation_dir,
+    preserved_row_counts,
     remove_tree,
+    row_counts,
 )
 from schemalog.journal import failpoints
 from schemalog.journal.clock import now
@@ -238,7 +240,7 @@ def _copy_in(
             ours = f"{database.name}-journal"  # the copy's own rollback journal, not the database's
             present = [(p, fd) for p, fd in files.refresh() if p.name != ours]
             copy_files(present, target, database, record.id)
-            counted.update(_preserved_row_counts(database, target))
+            counted.update(preserved_row_counts(database, target))
         except BaseException as e:
             failure.append(e)
             raise  # aborts the copy: SQLite rolls it back, nothing was changed
@@ -264,7 +266,8 @@ def _copy_in(
             try:
                 preserve()
             finally:
-                live.execute("ROLLBACK")
+                if live.in_transaction:
+                    live.execute("ROLLBACK")
         backup.backup(live, pages=min(_PAGES_PER_STEP, max(1, total - 1)), progress=step)
     except BaseException as e:
         if failure or not preserved:
@@ -358,50 +361,13 @@ def _check_live(live: sqlite3.Connection, record: BackupRecord, integrity: Integ
         raise sqlite3.DatabaseError(msg)
 
 
-def _preserved_row_counts(database: Path, preserved: Path) -> dict[str, int]:
-    """Rows per application table of the database as preserved (empty if it cannot be read).
-
-    In WAL mode a reader of the live database sees the committed content, the WAL's included
-    (the copy in progress holds only the write lock); in rollback-journal mode the copy holds the
-    EXCLUSIVE lock, and the preserved file alone holds that content.
-    """
-    try:
-        with closing(open_database(database, mode="ro", timeout=0.1)) as conn:
-            return _count(conn)
-    except sqlite3.Error:
-        pass
-    try:
-        return _row_counts(preserved / database.name)
-    except sqlite3.Error:
-        return {}
-
-
 def _discarded(before: dict[str, int], backup: Path) -> dict[str, int]:
     """Rows per table that the replaced database held beyond the backup (none if unreadable)."""
     try:
-        after = _row_counts(backup)
+        after = row_counts(backup)
     except sqlite3.Error:
         return {}
     return {t: n - after.get(t, 0) for t, n in sorted(before.items()) if n > after.get(t, 0)}
-
-
-def _row_counts(path: Path) -> dict[str, int]:
-    """Rows in each application table of the SQLite file `path` (read-only, immutable)."""
-    with closing(open_database(path, mode="ro", immutable=True)) as conn:
-        return _count(conn)
-
-
-def _count(conn: sqlite3.Connection) -> dict[str, int]:
-    """Rows in each application table `conn` sees."""
-    tables = [
-        r[0]
-        for r in conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' "
-            "ESCAPE '\\' AND name NOT LIKE 'schemalog\\_%' ESCAPE '\\'"
-        )
-    ]
-    quoted = {t: '"' + t.replace('"', '""') + '"' for t in tables}
-    return {t: conn.execute(f"SELECT count(*) FROM {q}").fetchone()[0] for t, q in quoted.items()}
 
 
 def _failed_after(
