@@ -33,7 +33,7 @@ __all__ = ["Status", "events", "history", "lock_document", "replay", "status", "
 
 @attrs.frozen
 class Status:
-    """The `status` document (see the contract in DESIGN.md)."""
+    """The `status` document (`schemalog help cli status`)."""
 
     database: str
     exists: bool
