@@ -5,11 +5,8 @@ example also runs with `myapp` imported from a zip, where loading from a Travers
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import subprocess
-import sys
 import textwrap
 import zipfile
 from pathlib import Path
@@ -17,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from schemalog import Migrator
+from tests.conftest import run_python
 
 REPO = Path(__file__).resolve().parents[1]
 DOC = REPO / "docs" / "library.md"
-TIMEOUT_S = 120
 
 MIGRATIONS = {
     "001_create_users.py": '''
@@ -68,21 +65,6 @@ def workdir(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def run(cwd: Path, *args: str, pythonpath: Path | None = None) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SCHEMALOG_")}
-    if pythonpath is not None:
-        env["PYTHONPATH"] = str(pythonpath)
-    return subprocess.run(
-        [sys.executable, *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT_S,
-        check=False,
-    )
-
-
 def traversable_loading(tmp_path: Path) -> bool:
     """Whether `migrations` may be a Traversable inside a zip (issue 13) in this build."""
     archive = tmp_path / "probe.zip"
@@ -110,12 +92,12 @@ def test_example_runs(tmp_path: Path, marker: str, code: str):
     if marker == "pytest":
         (cwd / "pytest.ini").write_text("[pytest]\nschemalog_migrations = migrations\n")
         (cwd / "test_example.py").write_text(code, encoding="utf-8")
-        done = run(cwd, "-m", "pytest", "-q", "-p", "no:cacheprovider")
+        done = run_python(cwd, "-m", "pytest", "-q", "-p", "no:cacheprovider")
         assert done.returncode == 0, done.stdout + done.stderr
         assert "5 passed" in done.stdout  # the example, file_set, upgrade, 2 round trips
         return
     (cwd / "example.py").write_text(code, encoding="utf-8")
-    done = run(cwd, "example.py")
+    done = run_python(cwd, "example.py")
     assert done.returncode == 0, done.stdout + done.stderr
     if marker != "test packaged":
         return
@@ -130,5 +112,5 @@ def test_example_runs(tmp_path: Path, marker: str, code: str):
             z.write(path, path.relative_to(zipped).as_posix())
     shutil.rmtree(zipped / "myapp")
     (zipped / "example.py").write_text(code, encoding="utf-8")
-    done = run(zipped, "example.py", pythonpath=zipped / "app.zip")
+    done = run_python(zipped, "example.py", pythonpath=zipped / "app.zip")
     assert done.returncode == 0, done.stdout + done.stderr

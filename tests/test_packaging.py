@@ -5,7 +5,6 @@ zipapp): `schemalog help` reads the docs through importlib.resources, `up` migra
 from __future__ import annotations
 
 import configparser
-import os
 import subprocess
 import sys
 import zipfile
@@ -13,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import run_python
 from tests.engine.conftest import BASIC, write_migrations
 
 REPO = Path(__file__).resolve().parents[1]
@@ -39,17 +39,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def from_wheel(wheel: Path, cwd: Path, code: str) -> subprocess.CompletedProcess:
     """Run `code` with only the wheel (as a zip) providing schemalog."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SCHEMALOG_")}
-    env["PYTHONPATH"] = str(wheel)
-    return subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT_S,
-        check=False,
-    )
+    return run_python(cwd, "-c", code, pythonpath=wheel, timeout=TIMEOUT_S)
 
 
 class TestWheel:
