@@ -8,7 +8,8 @@ runs `schemalog ARGS...` in this process after taking away what `--without` name
   offers `locking` with the Windows CRT's contract — lock `nbytes` from the descriptor's
   current offset, `OSError(EACCES)` when another handle holds them, per handle, released when
   the handle closes — built on the real `flock` taken before the hook was installed;
-- `copy_file_range`, `sendfile`, `pread` (with `pwrite`), `O_CLOEXEC`: removed from `os`.
+- `copy_file_range`, `sendfile`, `pread` (with `pwrite`), `O_CLOEXEC`: removed from `os`;
+- `pipe_wakeup`: signals wake the watcher through a socket pair, as on Windows.
 
 With `SIM_TRACE=FILE`, one JSON line per event is appended to FILE: each `locking` call
 (pid, mode, offset, outcome) and each copy strategy used by a backup (`copy`: `kernel` or
@@ -103,10 +104,14 @@ def simulate(without: set[str]) -> None:
         sys.meta_path.insert(0, _Refuse({"fcntl"}))
         sys.modules["msvcrt"] = FakeMsvcrt(fcntl)
     names = {"pread": ("pread", "pwrite")}
-    for name in without - {"fcntl"}:
+    for name in without - {"fcntl", "pipe_wakeup"}:
         for attr in names.get(name, (name,)):
             if hasattr(os, attr):
                 delattr(os, attr)
+    if "pipe_wakeup" in without:
+        from schemalog.engine.shell import signals
+
+        signals._WAKEUP_SOCKETS = True
 
 
 def trace_copies() -> None:

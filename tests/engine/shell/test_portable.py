@@ -42,7 +42,7 @@ from tests.engine.conftest import (
 from tests.engine.shell.simulated_platform import LK_NBLCK, LK_UNLCK, FakeMsvcrt
 
 SIMULATOR = Path(__file__).with_name("simulated_platform.py")
-WINDOWS_LIKE = "fcntl,copy_file_range,sendfile,pread,O_CLOEXEC"
+WINDOWS_LIKE = "fcntl,copy_file_range,sendfile,pread,O_CLOEXEC,pipe_wakeup"
 TIMEOUT_S = 120
 
 
@@ -517,3 +517,34 @@ class TestWindowsBranches:
         wait()
         assert record.verified
         assert file_digest(tmp_path / "backups" / record.path) == record.sha256
+
+
+INTERRUPT_SCRIPT = """
+import os, signal, sqlite3, sys, threading
+from schemalog.engine.shell import signals
+signals._WAKEUP_SOCKETS = sys.argv[1] == "sockets"
+signals.install()
+conn = sqlite3.connect(":memory:")
+threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()
+endless = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT max(i) FROM n"
+with signals.protected(), signals.watching(conn):
+    try:
+        conn.execute(endless).fetchone()
+    except sqlite3.OperationalError as exc:
+        print(exc, signals.pending() == signal.SIGINT)
+"""
+
+
+class TestSignalWakeup:
+    @pytest.mark.parametrize("channel", ["pipe", "sockets"])
+    def test_a_signal_interrupts_a_running_statement(self, tmp_path: Path, channel: str):
+        """SIGINT during a statement that never ends interrupts it, through the pipe (POSIX)
+        or the socket pair `set_wakeup_fd` needs on Windows."""
+        done = subprocess.run(
+            [sys.executable, "-c", INTERRUPT_SCRIPT, channel],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.stdout.strip() == "interrupted True", done.stderr
