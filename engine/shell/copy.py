@@ -93,7 +93,8 @@ def raw_copy(
 
 def _copy_hashed(src: int, out: int, size: int, step: int, report: Callable[[int], None]) -> str:
     """Copy `size` bytes of `src` into `out`; the SHA-256 hex of what was copied."""
-    kernel = kernel_copiers()
+    # the kernel path hashes in a second thread, reading at offsets: that needs pread
+    kernel = kernel_copiers() if hasattr(os, "pread") else []
     first = _kernel_copy(kernel, src, out, min(step, size), 0) if size else 0
     if first is None:  # no kernel copy works here: one buffered pass
         return _buffered_copy(src, out, size, min(step, _RAW_CHUNK), report)
