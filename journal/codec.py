@@ -66,11 +66,11 @@ def decode(text: str, *, where: str = "") -> Event:
     except (ValueError, TypeError, KeyError, cattrs.BaseValidationError) as exc:
         msg = f"journal entry {where} is not a valid event ({_short(exc)})"
         raise JournalCorrupt(
-            msg, hint="run `schemalog verify` and see docs/recovery.md (corrupt journal)"
+            msg, hint="run `schemalog verify`, then see `schemalog help recovery 'exit 4'`"
         ) from exc
     if encode(event) != text:
         msg = f"journal entry {where} is not in canonical form (it was edited)"
-        raise JournalCorrupt(msg, hint="see docs/recovery.md (tampered journal)")
+        raise JournalCorrupt(msg, hint="see `schemalog help recovery tampering`")
     return event
 
 

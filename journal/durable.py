@@ -13,6 +13,7 @@ import contextlib
 import errno
 import os
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -31,8 +32,11 @@ __all__ = [
     "open_private_file",
     "open_rw_nofollow",
     "os_reason",
+    "read_at",
+    "read_descriptor",
     "refuse_symlink",
     "write_all",
+    "write_at",
 ]
 
 FILE_MODE = 0o600
@@ -40,6 +44,9 @@ DIR_MODE = 0o700
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _BINARY = getattr(os, "O_BINARY", 0)  # Windows: no newline translation
+#: POSIX drops a process's SQLite locks when any descriptor of the file closes; Windows locks
+#: belong to one handle, and an open handle would keep the application from renaming the file.
+_KEEP_READ_DESCRIPTORS = os.name != "nt"
 
 
 def _refused(path: Path) -> PlantedSymlink:
@@ -150,8 +157,12 @@ def make_private_dir(path: Path) -> None:
 
 
 def fsync_file(path: Path) -> None:
-    """Flush the content of the file `path` to stable storage."""
-    fd = os.open(path, os.O_RDONLY | _CLOEXEC | _BINARY)
+    """Flush the content of the file `path` to stable storage.
+
+    Windows flushes only a descriptor open for writing (`_commit`), POSIX any descriptor.
+    """
+    access = os.O_RDWR if os.name == "nt" else os.O_RDONLY
+    fd = os.open(path, access | _CLOEXEC | _BINARY)
     try:
         os.fsync(fd)
     finally:
@@ -181,6 +192,31 @@ def os_reason(exc: OSError) -> str:
     return f"{exc.strerror or exc}{where}"
 
 
+def read_at(fd: int, size: int, offset: int) -> bytes:
+    """Up to `size` bytes of `fd` at `offset` (empty at the end of the file).
+
+    `os.pread` where it exists; elsewhere (Windows) a seek and a read, which move the
+    descriptor's offset: there, never share the descriptor between threads.
+    """
+    pread = getattr(os, "pread", None)
+    if pread is not None:
+        return pread(fd, size, offset)
+    os.lseek(fd, offset, os.SEEK_SET)
+    return os.read(fd, size)
+
+
+def write_at(fd: int, data: bytes, offset: int) -> int:
+    """Write `data` (or its first part: the count is returned) to `fd` at `offset`.
+
+    `os.pwrite` where it exists; elsewhere (Windows) a seek and a write.
+    """
+    pwrite = getattr(os, "pwrite", None)
+    if pwrite is not None:
+        return pwrite(fd, data, offset)
+    os.lseek(fd, offset, os.SEEK_SET)
+    return os.write(fd, data)
+
+
 def write_all(fd: int, data: bytes) -> None:
     """Write all of `data` to `fd` (retrying short writes)."""
     view = memoryview(data)
@@ -203,3 +239,20 @@ def kept_read_fd(path: Path) -> int:
         st = os.fstat(fd)  # the inode actually opened (the path may have been replaced)
         fd = KEPT_DESCRIPTORS.setdefault((st.st_dev, st.st_ino), fd)
     return fd
+
+
+@contextlib.contextmanager
+def read_descriptor(path: Path) -> Iterator[int]:
+    """A read descriptor of the file now at `path` for the duration of the block.
+
+    On POSIX it is the one kept descriptor (`kept_read_fd`, never closed); on Windows a fresh
+    one, closed at the end of the block (there, closing it drops nobody's lock).
+    """
+    if _KEEP_READ_DESCRIPTORS:
+        yield kept_read_fd(path)
+        return
+    fd = os.open(path, os.O_RDONLY | _CLOEXEC | _BINARY)
+    try:
+        yield fd
+    finally:
+        os.close(fd)

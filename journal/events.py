@@ -16,7 +16,7 @@ __all__ = ["Draft", "Event", "Kind"]
 
 
 class Kind(enum.StrEnum):
-    """Every kind of event schemalog records (see docs/events.md for payloads)."""
+    """Every kind of event schemalog records (payloads: `schemalog help events`)."""
 
     RUN_STARTED = "run_started"
     RUN_FINISHED = "run_finished"

@@ -1,6 +1,6 @@
 """The journal: one append API over the two stores, keeping them identical, whatever fails.
 
-Rule (DESIGN.md): events appended while the database connection has a transaction open are
+Rule (`schemalog help events`): events appended while the database connection has a transaction open are
 inserted into the table inside that transaction and written to the JSONL only after COMMIT,
 so neither journal can claim a change that did not happen. Events appended outside a
 transaction go to the JSONL first, then to the table (committed at once). A *lasting* event

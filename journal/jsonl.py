@@ -68,7 +68,9 @@ class JsonlStore:
                 text = line.decode("utf-8")
             except UnicodeDecodeError as exc:
                 msg = f"{self.path} line {lineno} is not UTF-8"
-                raise JournalCorrupt(msg, path=str(self.path), hint="see docs/recovery.md") from exc
+                raise JournalCorrupt(
+                    msg, path=str(self.path), hint="see `schemalog help recovery 'exit 4'`"
+                ) from exc
             events.append(decode(text, where=f"{self.path.name} line {lineno}"))
         return ReadResult(events=tuple(events), torn=torn, exists=True)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
-from pathlib import Path
+from pathlib import Path, PurePath, PureWindowsPath
 from typing import Literal
 from urllib.parse import quote
 
@@ -23,6 +23,7 @@ __all__ = [
     "open_database",
     "sqlite_reason",
     "sqlite_uri",
+    "uri_path",
 ]
 
 Mode = Literal["ro", "rw", "rwc"]
@@ -35,9 +36,22 @@ INTEGRITY_PRAGMAS = {"quick": "quick_check", "full": "integrity_check"}
 
 
 def sqlite_uri(path: Path, *, mode: Mode, immutable: bool = False) -> str:
-    """A `file:` URI for `path` in `mode`, safe for any file name. Pure."""
-    uri = f"file:{quote(str(Path(path).absolute()))}?mode={mode}"
+    """A `file:` URI for `path` in `mode`, safe for any file name."""
+    uri = f"file:{uri_path(Path(path).absolute())}?mode={mode}"
     return uri + "&immutable=1" if immutable else uri
+
+
+def uri_path(path: PurePath) -> str:
+    """The path part of a `file:` URI for the absolute `path`, percent-encoded. Pure.
+
+    A Windows path is written with forward slashes after a slash (`/C:/data/app.db`, the form
+    SQLite documents; a share as `////server/share/app.db`, an empty authority).
+    """
+    if isinstance(path, PureWindowsPath):
+        posix = path.as_posix()
+        posix = "//" + posix if posix.startswith("//") else "/" + posix
+        return quote(posix, safe="/:")
+    return quote(str(path))
 
 
 def open_database(

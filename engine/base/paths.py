@@ -9,7 +9,7 @@ import attrs
 
 @attrs.frozen
 class DatabasePaths:
-    """The files belonging to one database `app.db` (see the contract in DESIGN.md)."""
+    """The files belonging to one database `app.db` (`schemalog help library 'files next to'`)."""
 
     database: Path
     backup_dir: Path

@@ -1,7 +1,7 @@
 """The `schemalog` command line: one command per library function, same names, same options.
 
 The root group holds the global options; each group of commands lives in a module of its
-own (`project`, `inspect`, `migrate`, `backups`, `locks`), and every command calls the
+own (`project`, `inspect`, `migrate`, `backups`, `locks`, `fleet`, `help`), and every command calls the
 command function of the same name (`up` calls `upgrade`, `down` calls `downgrade`) and
 prints its result with `show()`. Errors become exit codes in `engine.cli.app`.
 """
@@ -17,6 +17,7 @@ from schemalog.engine.base.settings import LOG_FORMATS
 from schemalog.engine.cli.app import CONTEXT_SETTINGS, App, SchemalogGroup
 from schemalog.engine.cli.backups import backup
 from schemalog.engine.cli.fleet import fleet
+from schemalog.engine.cli.help import help_
 from schemalog.engine.cli.inspect import events, history, replay, status, verify
 from schemalog.engine.cli.locks import lock
 from schemalog.engine.cli.migrate import baseline, check, down, recover, up
@@ -126,6 +127,7 @@ for _command in (
     backup,
     lock,
     fleet,
+    help_,
 ):
     cli.add_command(_command)
 

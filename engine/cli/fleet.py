@@ -81,7 +81,7 @@ def fleet() -> None:
 
     Each database is migrated exactly as by `up`: its own lock, backup, journals and
     recovery. DATABASE is a path, a glob pattern (quote it: schemalog expands it) or
-    @FILE (one path per line). See docs/fleets.md.
+    @FILE (one path per line). See `schemalog help fleets`.
 
     \b
     Example:

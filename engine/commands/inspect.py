@@ -39,7 +39,7 @@ _BUSY_READ_S = 0.2
 
 @attrs.frozen
 class Status:
-    """The `status` document (see the contract in DESIGN.md)."""
+    """The `status` document (`schemalog help cli status`)."""
 
     database: str
     exists: bool

@@ -83,7 +83,7 @@ SQL_TEMPLATE = """\
 """
 
 CONFIG_TEMPLATE = """\
-# schemalog configuration; every key is documented in docs/configuration.md.
+# schemalog configuration; every key: `schemalog help configuration`.
 # Precedence: command-line flag > SCHEMALOG_* environment variable > this file > default.
 # Relative paths are relative to the directory of this file.
 

@@ -4,7 +4,7 @@
 database and the files beside it), a `RecoveryPlan`: a list of actions, or a refusal. The
 shell (`engine.shell.recovery`) reads the facts and applies the plan. On a healthy database
 the plan is empty. The rules, crash window by crash window, are in the recovery runbook
-(docs/recovery.md).
+(`schemalog help recovery`).
 
 Two rules keep a forged or stray journal line from doing harm (invariant 11): events present
 only in the JSONL are copied into the table only when they are a plausible tail — events a

@@ -1,7 +1,7 @@
 """Taking full, verified backups of a database.
 
 In rollback-journal mode the backup is a byte-for-byte copy of the database file
-(`copy_file_range`, hashed in the same pass) taken while a read transaction keeps writers
+(`engine.shell.copy`, hashed in the same pass) taken while a read transaction keeps writers
 out; WAL databases and compressed backups go through SQLite's backup API. The copy is
 written as `<id>.sqlite.tmp`, fsynced, checked, renamed and followed by an fsync of the
 directory: a file with a final name is always complete (names and checks:
@@ -48,6 +48,9 @@ __all__ = ["Progress", "take_backup", "take_backup_deferred"]
 #: Called with (copied pages, total pages) while a copy runs.
 Progress = Callable[[int, int], None]
 
+#: POSIX renames a file SQLite has open; Windows refuses (no FILE_SHARE_DELETE), so there the
+#: check of a deferred backup runs before its rename, as for `take_backup`.
+_RENAME_WHILE_OPEN = os.name != "nt"
 _CHUNK = 1 << 20
 _BUSY_TIMEOUT_S = 10.0
 _GZIP_LEVEL = 1
@@ -225,7 +228,7 @@ def _take(
         source.close()
     final = job.backup_dir / f"{name}{SUFFIXES[job.compression]}"
     gz_tmp = job.backup_dir / f"{name}.sqlite.gz.tmp"
-    if defer and job.compression == "none" and job.integrity != "off":
+    if defer and job.compression == "none" and job.integrity != "off" and _RENAME_WHILE_OPEN:
         return _publish_unchecked(job, plain_tmp, final, hashed, written, name, version, when)
     # The integrity check reads the copy in a second thread while this one flushes it to
     # disk and hashes (or compresses) it: SQLite, fsync, hashlib and zlib release the GIL.
@@ -243,11 +246,11 @@ def _take(
         if checked is not None:
             checked.result()  # raises BackupVerificationFailed
     if job.compression == "gzip":
-        os.rename(gz_tmp, final)
+        os.replace(gz_tmp, final)
         written.append(final)
         plain_tmp.unlink()
     else:
-        os.rename(plain_tmp, final)
+        os.replace(plain_tmp, final)
         written.append(final)
     fsync_dir(job.backup_dir)
     return job.record(name, final, version, when, size, sha256, job.integrity != "off")
@@ -290,7 +293,7 @@ def _publish_unchecked(
     worker.start()
     fsync_file(plain_tmp)
     size, sha256 = hashed if hashed is not None else hash_file(plain_tmp)
-    os.rename(plain_tmp, final)
+    os.replace(plain_tmp, final)
     written.append(final)
     fsync_dir(job.backup_dir)
 

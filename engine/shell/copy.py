@@ -2,8 +2,13 @@
 backup API, or compressed with gzip.
 
 These functions only copy; which one applies, where the copy goes and how it is checked is
-`engine.shell.backup`'s. The source descriptor of a raw copy is never closed (`kept_read_fd`):
-closing a descriptor of the database file would drop the SQLite locks this process holds.
+`engine.shell.backup`'s. The source descriptor of a raw copy is never closed on POSIX
+(`read_descriptor`): closing a descriptor of the database file would drop the SQLite locks
+this process holds.
+
+A raw copy uses the first of these that works here: `os.copy_file_range` (Linux), `os.sendfile`
+(Linux; macOS refuses a file as its output), a buffered read/write loop (macOS, Windows, file
+systems that refuse both). Whichever it is, the SHA-256 is computed in the same pass.
 """
 
 from __future__ import annotations
@@ -20,14 +25,41 @@ from pathlib import Path
 
 from schemalog.engine.base.connection import open_database
 from schemalog.engine.base.errors import BackupVerificationFailed
-from schemalog.journal.durable import kept_read_fd, open_private_file
+from schemalog.journal.durable import open_private_file, read_at, read_descriptor, write_at
 
-__all__ = ["copy_database", "gzip_verified", "raw_copy"]
+__all__ = ["copy_database", "gzip_verified", "kernel_copiers", "raw_copy"]
 
 _CHUNK = 1 << 20
-_RAW_CHUNK = 4 << 20  # hashing reads
+_RAW_CHUNK = 4 << 20  # hashing reads; the buffered copy's reads
 _COPY_CHUNK = 64 << 20  # copy_file_range calls: fewer, larger (4 MiB ones cost 2-8x more here)
 _GZIP_LEVEL = 1
+_OPEN_FLAGS = getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+#: What a kernel copy raises where it cannot copy between these two files.
+_UNSUPPORTED = frozenset(
+    {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOTSOCK}
+)
+
+#: One kernel copy: (src, out, count, offset) -> bytes copied from `offset` to `offset`.
+KernelCopy = Callable[[int, int, int, int], int]
+
+
+def _by_copy_file_range(src: int, out: int, count: int, offset: int) -> int:
+    return os.copy_file_range(src, out, count, offset, offset)
+
+
+def _by_sendfile(src: int, out: int, count: int, offset: int) -> int:
+    os.lseek(out, offset, os.SEEK_SET)  # sendfile writes at the output's own offset
+    return os.sendfile(out, src, offset, count)
+
+
+def kernel_copiers() -> list[KernelCopy]:
+    """The kernel copies this Python offers, best first (an empty list on Windows)."""
+    found: list[KernelCopy] = []
+    if hasattr(os, "copy_file_range"):
+        found.append(_by_copy_file_range)
+    if hasattr(os, "sendfile"):
+        found.append(_by_sendfile)
+    return found
 
 
 def raw_copy(
@@ -38,45 +70,97 @@ def raw_copy(
 ) -> tuple[int, str]:
     """Copy the database file byte for byte into `target_path`; returns (size, sha256).
 
-    Only valid while a read transaction keeps writers out (see `_stable_single_file`). The
-    kernel copies (`copy_file_range`) while a second thread hashes the same bytes (hashlib
-    releases the GIL), so the copy costs about as much as `cp`. The source descriptor is
-    never closed (`kept_read_fd`): closing a descriptor of the database file would drop the
-    SQLite locks this process holds on it.
+    Only valid while a read transaction keeps writers out (see `_stable_single_file`). A
+    kernel copy runs while a second thread hashes the same bytes (hashlib releases the GIL),
+    so the copy costs about as much as `cp`; without one, each chunk read is written and
+    hashed in one loop. Raises OSError (EIO when the source shrinks during the copy).
     """
-    src = kept_read_fd(database)
-    size = os.fstat(src).st_size
-    pages = max(1, size // 4096)
-    step = _COPY_CHUNK if pages_per_step <= 0 else min(_COPY_CHUNK, pages_per_step * 4096)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="schemalog-backup-hash") as pool:
-        hashed = pool.submit(_hash_range, src, size)
-        out = os.open(target_path, os.O_WRONLY | os.O_CLOEXEC)
+    with read_descriptor(database) as src:
+        size = os.fstat(src).st_size
+        pages = max(1, size // 4096)
+        step = _COPY_CHUNK if pages_per_step <= 0 else min(_COPY_CHUNK, pages_per_step * 4096)
+
+        def report(offset: int) -> None:
+            if progress is not None:
+                progress(min(pages, offset // 4096), pages)
+
+        out = os.open(target_path, os.O_WRONLY | _OPEN_FLAGS)
         try:
-            offset = 0
-            while offset < size:
-                offset += _copy_range(src, out, min(step, size - offset), offset)
-                if progress is not None:
-                    progress(min(pages, offset // 4096), pages)
+            return size, _copy_hashed(src, out, size, step, report)
         finally:
             os.close(out)
-        return size, hashed.result()
 
 
-def _copy_range(src: int, out: int, count: int, offset: int) -> int:
-    """Copy `count` bytes at `offset` from `src` to the same offset of `out`; bytes copied."""
-    try:
-        copied = os.copy_file_range(src, out, count, offset, offset)
-    except OSError as e:
-        if e.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
-            raise
-        copied = 0
-    if copied <= 0:  # not supported here, or a short file: copy through user space
-        chunk = os.pread(src, count, offset)
-        if not chunk:
+def _copy_hashed(src: int, out: int, size: int, step: int, report: Callable[[int], None]) -> str:
+    """Copy `size` bytes of `src` into `out`; the SHA-256 hex of what was copied."""
+    # the kernel path hashes in a second thread, reading at offsets: that needs pread
+    kernel = kernel_copiers() if hasattr(os, "pread") else []
+    first = _kernel_copy(kernel, src, out, min(step, size), 0) if size else 0
+    if first is None:  # no kernel copy works here: one buffered pass
+        return _buffered_copy(src, out, size, min(step, _RAW_CHUNK), report)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="schemalog-backup-hash") as pool:
+        hashed = pool.submit(_hash_range, src, size)
+        offset = first
+        report(offset)
+        while offset < size:
+            count = min(step, size - offset)
+            copied = _kernel_copy(kernel, src, out, count, offset)
+            offset += copied if copied is not None else _user_copy(src, out, count, offset)
+            report(offset)
+        return hashed.result()
+
+
+def _kernel_copy(
+    kernel: list[KernelCopy], src: int, out: int, count: int, offset: int
+) -> int | None:
+    """Bytes copied by the first method of `kernel` that works, or None when none copied any.
+
+    A method that says it cannot copy these files is removed from `kernel` for the rest of
+    the copy; other OSErrors (ENOSPC, EIO) are raised.
+    """
+    while kernel:
+        try:
+            copied = kernel[0](src, out, count, offset)
+        except OSError as e:
+            if e.errno not in _UNSUPPORTED:
+                raise
+            kernel.pop(0)
+            continue
+        return copied if copied > 0 else None  # 0: a short file, or a file system that declines
+    return None
+
+
+def _user_copy(src: int, out: int, count: int, offset: int) -> int:
+    """Copy `count` bytes at `offset` through user space; bytes copied (EIO if none are left)."""
+    chunk = read_at(src, count, offset)
+    if not chunk:
+        msg = "the database file shrank during the backup"
+        raise OSError(errno.EIO, msg)
+    _write_all_at(out, chunk, offset)
+    return len(chunk)
+
+
+def _buffered_copy(src: int, out: int, size: int, chunk: int, report: Callable[[int], None]) -> str:
+    """Read, write and hash `size` bytes chunk by chunk; the SHA-256 hex."""
+    digest = hashlib.sha256()
+    offset = 0
+    while offset < size:
+        data = read_at(src, min(chunk, size - offset), offset)
+        if not data:
             msg = "the database file shrank during the backup"
             raise OSError(errno.EIO, msg)
-        copied = os.pwrite(out, chunk, offset)
-    return copied
+        _write_all_at(out, data, offset)
+        digest.update(data)
+        offset += len(data)
+        report(offset)
+    return digest.hexdigest()
+
+
+def _write_all_at(fd: int, data: bytes, offset: int) -> None:
+    view = memoryview(data)
+    while view:
+        written = write_at(fd, view, offset)
+        view, offset = view[written:], offset + written
 
 
 def _hash_range(fd: int, size: int) -> str:
@@ -84,7 +168,7 @@ def _hash_range(fd: int, size: int) -> str:
     digest = hashlib.sha256()
     offset = 0
     while offset < size:
-        chunk = os.pread(fd, min(_RAW_CHUNK, size - offset), offset)
+        chunk = read_at(fd, min(_RAW_CHUNK, size - offset), offset)
         if not chunk:
             break
         digest.update(chunk)

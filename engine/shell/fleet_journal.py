@@ -30,7 +30,7 @@ __all__ = [
     "read_fleet_journal",
 ]
 
-#: The fleet journal's name in the working directory (contract, DESIGN.md).
+#: The fleet journal's name in the working directory (the contract: `schemalog help fleets`).
 DEFAULT_FLEET_JOURNAL = "schemalog-fleet.journal.jsonl"
 
 

@@ -1,18 +1,26 @@
 """The migration lock: one migration run at a time per database, across processes.
 
-The lock is an exclusive `flock` on `<database>.lock` (mode 0600). The kernel drops it when
-the holder's file is closed or the holder dies, even by SIGKILL, so it is never stale. The
-holder writes who it is as one JSON line into the file so that others can name it; that
-record can outlive its holder, which is why `held` comes from the kernel, never from the file.
-The lock file itself is never deleted: a process could be blocked on the old inode while
-another creates a new one, and both would "hold" the lock. This module writes no journal
-events; the engine records them from the values returned here.
+The lock is an exclusive OS lock on `<database>.lock` (mode 0600): `fcntl.flock` on POSIX
+(Linux, macOS, the BSDs), `msvcrt.locking` on Windows. The operating system drops it when the
+holder's file is closed or the holder dies, even by SIGKILL or TerminateProcess, so it is
+never stale. The holder writes who it is as one JSON line into the file so that others can
+name it; that record can outlive its holder, which is why `held` comes from the OS, never
+from the file. The lock file itself is never deleted: a process could be blocked on the old
+inode while another creates a new one, and both would "hold" the lock. This module writes no
+journal events; the engine records them from the values returned here.
+
+Why the standard library and not filelock or portalocker: both use these same two calls, but
+filelock owns the descriptor and deletes the lock file on Windows, and we need the holder
+record on the locked descriptor, a read-only `probe` and a file that is never deleted. Windows
+locks are mandatory byte-range locks: the lock covers one byte far past the record
+(`_WINDOWS_LOCK_OFFSET`), so others can still read who holds it. msvcrt has no shared lock:
+there `probe` takes the exclusive lock for an instant and releases it at once.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
+import errno
 import json
 import os
 import socket
@@ -25,8 +33,14 @@ import attrs
 
 from schemalog.engine.base.errors import ConfigError, LockHeld, LockTimeout
 from schemalog.journal.clock import now
-from schemalog.journal.durable import open_rw_nofollow
+from schemalog.journal.durable import open_rw_nofollow, read_at, write_at
 from schemalog.journal.errors import PlantedSymlink
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None  # type: ignore[assignment]
+    import msvcrt
 
 __all__ = ["Holder", "LockStatus", "MigrationLock", "break_lock", "probe"]
 
@@ -35,6 +49,8 @@ _MAX_DELAY_S = 0.5
 _RECORD_LIMIT = 64 * 1024
 _sleep = time.sleep  # replaced in tests
 _clock = time.monotonic
+#: Windows: the locked byte, past any holder record (locking beyond the end is allowed there).
+_WINDOWS_LOCK_OFFSET = 1 << 30
 
 
 @attrs.frozen
@@ -151,7 +167,7 @@ class MigrationLock:
             self._wait_for(fd, timeout, on_wait)
             _write_record(fd, holder.to_line())
         except BaseException:
-            os.close(fd)  # also drops the flock if it was taken
+            os.close(fd)  # also drops the OS lock if it was taken
             raise
         self._fd, self._holder = fd, holder
 
@@ -175,7 +191,7 @@ class MigrationLock:
         except OSError:
             pass  # a full or failing disk: the record stays, and `held` comes from the kernel
         finally:
-            os.close(fd)  # closing the only descriptor drops the flock
+            os.close(fd)  # closing the only descriptor drops the OS lock
 
     def __enter__(self) -> MigrationLock:
         return self
@@ -194,11 +210,11 @@ class MigrationLock:
         timeout: float,
         on_wait: Callable[[Holder | None, float], None] | None,
     ) -> None:
-        """Take the flock on `fd`, polling with backoff; raises LockTimeout when time is up."""
+        """Take the OS lock on `fd`, polling with backoff; raises LockTimeout when time is up."""
         start = _clock()
         delay = _FIRST_DELAY_S
         while True:
-            if _try_flock(fd, fcntl.LOCK_EX):
+            if _try_lock(fd, shared=False):
                 return
             waited = _clock() - start
             current = _read_holder(fd)
@@ -214,16 +230,20 @@ def probe(path: Path) -> LockStatus:
     """Whether a live process holds the lock of `path`, and the last recorded holder.
 
     Read-only: never creates the lock file (a missing one is a free lock with no holder).
-    It takes a shared flock for an instant, so a concurrent `acquire(timeout=0)` can, rarely,
-    fail because of it. Raises ConfigError when the file exists but cannot be opened.
+    It takes a shared lock (on Windows the exclusive one) for an instant, so a concurrent
+    `acquire(timeout=0)` can, rarely, fail because of it. Raises ConfigError when the file
+    exists but cannot be opened.
     """
     path = Path(path)
     fd = _open_lock_file(path, mode="read")
     if fd is None:
         return LockStatus(held=False, holder=None)
     try:
-        free = _try_flock(fd, fcntl.LOCK_SH)
-        return LockStatus(held=not free, holder=_read_holder(fd))
+        free = _try_lock(fd, shared=True)
+        holder = _read_holder(fd)
+        if free:
+            _unlock(fd)
+        return LockStatus(held=not free, holder=holder)
     finally:
         os.close(fd)
 
@@ -241,7 +261,7 @@ def break_lock(path: Path) -> Holder | None:
         return None
     try:
         holder = _read_holder(fd)
-        if not _try_flock(fd, fcntl.LOCK_EX):
+        if not _try_lock(fd, shared=False):
             who = holder.describe() if holder is not None else "another process (unrecorded)"
             msg = f"the migration lock {path} is held by {who}, which is alive"
             raise LockHeld(
@@ -249,7 +269,7 @@ def break_lock(path: Path) -> Holder | None:
                 path=str(path),
                 hint="wait for that run to finish; a live lock cannot be broken",
             )
-        holder = _read_holder(fd)  # the record may have changed before the flock was taken
+        holder = _read_holder(fd)  # the record may have changed before the lock was taken
         os.ftruncate(fd, 0)
         return holder
     finally:
@@ -264,8 +284,9 @@ def _open_lock_file(path: Path, *, mode: str) -> int | None:
     try:
         if mode == "create":
             return open_rw_nofollow(path)[0]
-        flags = os.O_RDWR if mode == "write" else os.O_RDONLY  # flock works on read-only fds too
-        return os.open(path, flags | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0))
+        flags = os.O_RDWR if mode == "write" else os.O_RDONLY  # both locks work on read-only fds
+        extra = getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
+        return os.open(path, flags | extra | getattr(os, "O_BINARY", 0))
     except PlantedSymlink:
         raise
     except FileNotFoundError:
@@ -287,26 +308,47 @@ def _write_record(fd: int, line: bytes) -> None:
     record or the new one as its first line, never an empty file). Best effort: the record only
     names the holder, so a disk too full to take it does not fail the lock itself."""
     try:
-        os.pwrite(fd, line, 0)
+        write_at(fd, line, 0)
         os.ftruncate(fd, len(line))
     except OSError:
         with contextlib.suppress(OSError):
             os.ftruncate(fd, 0)
 
 
-def _try_flock(fd: int, kind: int) -> bool:
-    """Take the flock `kind` on `fd` without waiting; False if another descriptor holds it."""
+def _try_lock(fd: int, *, shared: bool) -> bool:
+    """Take the OS lock on `fd` without waiting; False if another descriptor holds it.
+
+    `shared` (for `probe`) is a shared flock on POSIX and the exclusive lock on Windows.
+    """
+    if fcntl is not None:
+        try:
+            fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
+    os.lseek(fd, _WINDOWS_LOCK_OFFSET, os.SEEK_SET)
     try:
-        fcntl.flock(fd, kind | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
+        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+    except OSError as e:
+        if e.errno in (errno.EACCES, errno.EDEADLK, getattr(errno, "EDEADLOCK", errno.EDEADLK)):
+            return False
+        raise
     return True
+
+
+def _unlock(fd: int) -> None:
+    """Drop the lock `_try_lock` took on `fd` (closing `fd` drops it too)."""
+    if fcntl is not None:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return
+    os.lseek(fd, _WINDOWS_LOCK_OFFSET, os.SEEK_SET)
+    msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
 
 
 def _read_holder(fd: int) -> Holder | None:
     """The holder recorded in the lock file open as `fd`, or None."""
     try:
-        data = os.pread(fd, _RECORD_LIMIT, 0)
+        data = read_at(fd, _RECORD_LIMIT, 0)
     except OSError:
         return None
     return Holder.from_line(data)

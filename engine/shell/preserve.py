@@ -33,6 +33,7 @@ from schemalog.journal.durable import (
     fsync_dir,
     make_private_dir,
     open_private_file,
+    read_at,
 )
 
 __all__ = [
@@ -134,7 +135,7 @@ def copy_files(
         digest = hashlib.sha256()
         size = 0
         with open_private_file(tmp) as out:
-            while chunk := os.pread(fd, _CHUNK, size):
+            while chunk := read_at(fd, _CHUNK, size):
                 digest.update(chunk)
                 out.write(chunk)
                 size += len(chunk)

@@ -173,7 +173,7 @@ class Run:
         self.session.ctx.observer.step_done(version, name, direction, outcome)
         log = self.session.log
         (log.error if outcome == "failed" else log.info)(
-            f"step {outcome}", version=version, name=name
+            f"step {outcome}", version=version, name=name, direction=direction
         )
 
     def prune(self, known: Sequence[BackupRecord]) -> list[BackupRecord]:

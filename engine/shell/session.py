@@ -28,7 +28,7 @@ from schemalog.engine.base.errors import (
     StorageError,
     UsageError,
 )
-from schemalog.engine.base.logs import get_logger
+from schemalog.engine.base.logs import Logger, get_logger
 from schemalog.engine.base.paths import DatabasePaths
 from schemalog.engine.base.settings import Settings
 from schemalog.engine.core.diagnosis import corrupt_error
@@ -101,7 +101,7 @@ class Session:
         self._conn: sqlite3.Connection | None = None
         self._journal: Journal | None = None
         self._deadline = time.monotonic() + ctx.settings.lock_timeout
-        self._log: Any = None
+        self._log: Logger | None = None
         self._stack = contextlib.ExitStack()
 
     # -- what the rest of the shell uses ------------------------------------------------
@@ -124,10 +124,10 @@ class Session:
         return self.settings.integrity
 
     @property
-    def log(self) -> Any:
-        """The logger bound with this run's id and command (created on first use)."""
+    def log(self) -> Logger:
+        """The `schemalog.run` logger bound with this run's id and command."""
         if self._log is None:
-            self._log = get_logger(run_id=self.run_id, command=self.command)
+            self._log = get_logger("run", run_id=self.run_id, command=self.command)
         return self._log
 
     def remaining(self) -> float:

@@ -16,9 +16,10 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from schemalog.engine.base.errors import Interrupted
 
@@ -30,6 +31,9 @@ _received: list[int] = []
 _installed = False
 _protected = [0]
 _NAMES = {signal.SIGINT: "SIGINT", signal.SIGTERM: "SIGTERM"}
+#: Windows: `set_wakeup_fd` takes only a socket (and Python 3.11 cannot unblock a pipe there).
+_WAKEUP_SOCKETS = os.name == "nt"
+_kept: list[socket.socket] = []
 
 
 def install() -> None:
@@ -37,13 +41,25 @@ def install() -> None:
     global _installed
     if _installed or threading.current_thread() is not threading.main_thread():
         return
-    read_fd, write_fd = os.pipe()
-    os.set_blocking(write_fd, False)
+    wakeup_fd, read = _wakeup_channel()
     for signum in _NAMES:
         signal.signal(signum, _remember)
-    signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
-    threading.Thread(target=_watch, args=(read_fd,), name="schemalog-signals", daemon=True).start()
+    signal.set_wakeup_fd(wakeup_fd, warn_on_full_buffer=False)
+    threading.Thread(target=_watch, args=(read,), name="schemalog-signals", daemon=True).start()
     _installed = True
+
+
+def _wakeup_channel() -> tuple[int, Callable[[], bytes]]:
+    """The descriptor the C-level handler writes each signal number to, and how the watcher
+    reads it: a pipe on POSIX, a socket pair on Windows."""
+    if not _WAKEUP_SOCKETS:
+        read_fd, write_fd = os.pipe()
+        os.set_blocking(write_fd, False)
+        return write_fd, lambda: os.read(read_fd, 64)
+    reader, writer = socket.socketpair()
+    writer.setblocking(False)
+    _kept.extend((reader, writer))  # alive for the process's life
+    return writer.fileno(), lambda: reader.recv(64)
 
 
 def pending() -> int | None:
@@ -93,10 +109,10 @@ def _remember(signum: int, _frame: object) -> None:
         check()
 
 
-def _watch(read_fd: int) -> None:
+def _watch(read: Callable[[], bytes]) -> None:
     while True:
         try:
-            data = os.read(read_fd, 64)
+            data = read()
         except OSError:
             return
         for byte in data:

@@ -1,16 +1,28 @@
-"""Tests for schemalog.engine.base.logs: formats, levels, bound context, reconfiguration."""
+"""Tests for schemalog.engine.base.logs: the library's stdlib records (the application's
+logging decides), and the CLI's structlog rendering of them (formats, levels, bound context,
+reconfiguration)."""
 
 from __future__ import annotations
 
 import io
 import json
+import logging
+import subprocess
+import sys
 from datetime import UTC, datetime
 
 import pytest
 import structlog
 
 from schemalog.engine.base.errors import ConfigError
-from schemalog.engine.base.logs import configure_logging, get_logger
+from schemalog.engine.base.logs import (
+    configure_logging,
+    get_logger,
+    reset_logging,
+    silence_logging,
+)
+from schemalog.engine.migrator import Migrator
+from tests.engine.conftest import BASIC, write_migrations
 
 ANSI = "\x1b["
 
@@ -38,10 +50,12 @@ class WriteOnly:
 
 @pytest.fixture(autouse=True)
 def _reset_structlog(monkeypatch):
-    """Each test starts unconfigured, without NO_COLOR, and leaves structlog unconfigured."""
+    """Each test starts in library mode, without NO_COLOR, and leaves it so."""
     monkeypatch.delenv("NO_COLOR", raising=False)
     structlog.reset_defaults()
+    reset_logging()
     yield
+    reset_logging()
     structlog.reset_defaults()
 
 
@@ -209,17 +223,25 @@ class TestConfiguration:
         assert captured.out == ""
         assert json.loads(captured.err)["event"] == "to stderr"
 
-    def test_unconfigured_get_logger_configures_defaults(self, capsys):
-        """get_logger before any configuration logs info to stderr, never stdout."""
-        assert not structlog.is_configured()
-        log = get_logger(run_id="r")
-        log.debug("hidden")
-        log.info("shown")
-        captured = capsys.readouterr()
-        assert captured.out == ""
-        assert "shown" in captured.err
-        assert "hidden" not in captured.err
-        assert ANSI not in captured.err
+    def test_silenced_drops_everything(self, capsys):
+        """silence_logging drops every event (even errors) without a handler writing."""
+        configure_logging(fmt="json")
+        silence_logging()
+        get_logger(run_id="r").error("dropped")
+        assert capsys.readouterr().err == ""
+
+    def test_the_cli_keeps_records_from_the_root_logger(self):
+        """Configured by the CLI, records are rendered once, not also by the root's handlers."""
+        out, root_out = io.StringIO(), io.StringIO()
+        root_handler = logging.StreamHandler(root_out)
+        logging.getLogger().addHandler(root_handler)
+        try:
+            configure_logging(fmt="json", stream=out)
+            get_logger("run").info("once")
+        finally:
+            logging.getLogger().removeHandler(root_handler)
+        assert [line["event"] for line in json_lines(out)] == ["once"]
+        assert root_out.getvalue() == ""
 
     def test_existing_configuration_is_kept_by_get_logger(self):
         """get_logger does not replace a configuration made earlier."""
@@ -227,3 +249,134 @@ class TestConfiguration:
         configure_logging(fmt="json", stream=out)
         get_logger().info("kept")
         assert json_lines(out)[0]["event"] == "kept"
+
+
+APP = """
+import logging, sys
+from schemalog import Migrator
+logging.basicConfig(level=getattr(logging, sys.argv[1]), format="%(name)s|%(levelname)s|%(message)s")
+Migrator(database=sys.argv[2], migrations=sys.argv[3]).upgrade()
+print("done")
+"""
+
+
+class TestLibraryMode:
+    def run_app(self, tmp_path, level: str) -> subprocess.CompletedProcess:
+        """An application that sets its logging to `level`, then upgrades through Migrator."""
+        migrations = write_migrations(tmp_path / "migrations", BASIC)
+        return subprocess.run(
+            [sys.executable, "-c", APP, level, str(tmp_path / "app.db"), str(migrations)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+
+    def test_nothing_printed_when_the_application_set_warning(self, tmp_path):
+        """An application at WARNING sees no schemalog line, on stderr or stdout."""
+        done = self.run_app(tmp_path, "WARNING")
+        assert done.stdout == "done\n"
+        assert done.stderr == ""
+
+    def test_the_application_at_info_gets_the_records(self, tmp_path):
+        """At INFO the application's own handler prints schemalog.run records, its format."""
+        done = self.run_app(tmp_path, "INFO")
+        lines = [line for line in done.stderr.splitlines() if line.startswith("schemalog")]
+        assert len(lines) == 3, done.stderr
+        assert lines[0].startswith("schemalog.run|INFO|step applied version=1 name=create_items")
+
+    def test_an_unconfigured_application_sees_nothing(self):
+        """With no logging configured at all, even a warning reaches no stream (no lastResort)."""
+        code = "from schemalog.engine.base.logs import get_logger; get_logger('run').error('x')"
+        done = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+        )
+        assert (done.stdout, done.stderr) == ("", "")
+
+    def test_records_carry_event_and_fields(self, tmp_path, caplog):
+        """Each step is one record on schemalog.run with its event and fields as attributes."""
+        migrations = write_migrations(tmp_path / "migrations", BASIC)
+        with caplog.at_level(logging.INFO, logger="schemalog"):
+            Migrator(database=tmp_path / "app.db", migrations=migrations).upgrade()
+        steps = [r for r in caplog.records if r.name == "schemalog.run"]
+        assert [r.schemalog_event for r in steps] == ["step applied"] * 3
+        fields = steps[1].schemalog_fields
+        assert (fields["version"], fields["name"], fields["direction"]) == (2, "create_tags", "up")
+        assert fields["command"] == "up" and len(fields["run_id"]) == 12
+        assert steps[1].getMessage().startswith("step applied version=2 name=create_tags")
+
+    def test_a_record_names_its_caller(self, caplog):
+        """The record's module and line are the caller's, not the logging facade's."""
+        with caplog.at_level(logging.INFO, logger="schemalog"):
+            get_logger("x").info("here")
+        assert caplog.records[-1].module == "test_logs"
+
+    def test_nothing_is_built_for_a_dropped_level(self, caplog, monkeypatch):
+        """A level the logger drops builds no record at all."""
+        made = []
+        monkeypatch.setattr(logging.Logger, "makeRecord", lambda *a, **k: made.append(1))
+        with caplog.at_level(logging.WARNING, logger="schemalog"):
+            get_logger("run").info("dropped", version=1)
+        assert made == []
+
+    def test_exception_carries_exc_info(self, caplog):
+        """log.exception gives the application the exception, as logging does."""
+        with caplog.at_level(logging.INFO, logger="schemalog"):
+            try:
+                1 / 0  # noqa: B018
+            except ZeroDivisionError:
+                get_logger().exception("boom", version=1)
+        record = caplog.records[-1]
+        assert record.levelno == logging.ERROR and record.exc_info[0] is ZeroDivisionError
+        assert record.name == "schemalog"
+
+    def test_message_quotes_values_with_spaces(self, caplog):
+        """A field whose value has spaces (or is empty) is quoted in the message."""
+        with caplog.at_level(logging.INFO, logger="schemalog"):
+            get_logger().info("x", a="b c", e="", n=3)
+        assert caplog.records[-1].getMessage() == "x a='b c' e='' n=3"
+
+    def test_reset_gives_the_logger_back(self):
+        """After the CLI's configuration, reset_logging lets records propagate again."""
+        configure_logging(fmt="json", stream=io.StringIO())
+        reset_logging()
+        logger = logging.getLogger("schemalog")
+        assert logger.propagate and logger.level == logging.NOTSET
+        assert all(type(h) is logging.NullHandler for h in logger.handlers)
+
+
+class TestCliRendering:
+    def cli(self, tmp_path, *args: str) -> subprocess.CompletedProcess:
+        """`schemalog --database ... --migrations ... ARGS up` in a subprocess."""
+        migrations = write_migrations(tmp_path / "migrations", BASIC)
+        where = ["--database", str(tmp_path / "app.db"), "--migrations", str(migrations)]
+        return subprocess.run(
+            [sys.executable, "-m", "schemalog", *where, *args, "up"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+            env={"PATH": "/usr/bin:/bin", "NO_COLOR": "1"},
+        )
+
+    def test_json_lines_from_the_stdlib_records(self, tmp_path):
+        """`--log-format json` renders the library's records with structlog: one JSON object
+        per step with event, level, timestamp and the fields."""
+        lines = [
+            json.loads(x)
+            for x in self.cli(tmp_path, "--log-format", "json").stderr.split("\n")
+            if x
+        ]
+        steps = [line for line in lines if line["event"] == "step applied"]
+        assert [s["version"] for s in steps] == [1, 2, 3]
+        assert {s["level"] for s in steps} == {"info"}
+        assert all(s["command"] == "up" and s["timestamp"].endswith("Z") for s in steps)
+
+    def test_verbose_human_lines(self, tmp_path):
+        """`-v` shows the steps as human key=value lines."""
+        err = self.cli(tmp_path, "-v").stderr
+        assert "step applied" in err and "version=2" in err and "name=create_tags" in err
+
+    def test_default_is_quiet(self, tmp_path):
+        """Without -v or --log-format, no log line (the CLI's own output says what happened)."""
+        assert "step applied" not in self.cli(tmp_path).stderr

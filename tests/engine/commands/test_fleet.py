@@ -106,14 +106,11 @@ def bounded():
 @pytest.fixture(autouse=True)
 def logging_restored(monkeypatch):
     """Jobs run in this process (threads, direct calls) set the worker's logging: undo it."""
-    import structlog
-
     from schemalog.engine.base import logs
 
-    monkeypatch.setattr(logs, "_silenced", logs._silenced)
     monkeypatch.setattr(fleet_worker_module, "_logs_configured", None)
     yield
-    structlog.reset_defaults()
+    logs.reset_logging()
 
 
 def tenants(tmp_path: Path, count: int, prefix: str = "t") -> list[Path]:
