@@ -11,9 +11,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from schemalog.engine.base.context import Observer
     from schemalog.engine.migrator import Migrator
 
-__all__ = ["Migrator", "__version__"]
+__all__ = ["Migrator", "Observer", "__version__"]
 
 __version__ = "0.2.0"
 
@@ -25,5 +26,9 @@ def __getattr__(name: str) -> Any:
         from schemalog.engine.migrator import Migrator
 
         return Migrator
+    if name == "Observer":
+        from schemalog.engine.base.context import Observer
+
+        return Observer
     msg = f"module 'schemalog' has no attribute {name!r}"
     raise AttributeError(msg)

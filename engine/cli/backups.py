@@ -30,7 +30,8 @@ def backup_create(app: App) -> None:
     """
     from schemalog.engine.commands import backups
 
-    show(app, backups.backup_create(app.context), False, "backup")
+    ctx = app.context
+    show(app, backups.backup_create(ctx), False, "backup", ctx.settings.paths)
 
 
 @backup.command("list")
@@ -45,7 +46,8 @@ def backup_list(app: App, as_json: bool) -> None:
     """
     from schemalog.engine.commands import backups
 
-    show(app, backups.backup_list(app.context), as_json, "backups")
+    ctx = app.context
+    show(app, backups.backup_list(ctx), as_json, "backups", ctx.settings.paths)
 
 
 @backup.command("restore")

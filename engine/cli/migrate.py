@@ -49,7 +49,7 @@ def up(app: App, target: int | None, dry_run: bool, allow_drift: bool, retry: bo
         app.flags["retry"] = True
     ctx = app.context
     report = migrate.upgrade(ctx, target, dry_run=dry_run, allow_drift=allow_drift)
-    render.run(app.out, report, str(ctx.settings.paths.database))
+    render.run(app.out, report, str(ctx.settings.paths.database), ctx.settings.paths)
     directory = ctx.settings.migrations
     if report.plan.empty and report.plan.to_version == 0 and project.next_version(directory) == 1:
         app.out.line(f"no migration files in {directory}; create one with `schemalog new NAME`")
@@ -77,7 +77,7 @@ def down(app: App, target: int, dry_run: bool, allow_drift: bool) -> None:
 
     ctx = app.context
     report = migrate.downgrade(ctx, target, dry_run=dry_run, allow_drift=allow_drift)
-    render.run(app.out, report, str(ctx.settings.paths.database))
+    render.run(app.out, report, str(ctx.settings.paths.database), ctx.settings.paths)
 
 
 @click.command()

@@ -9,6 +9,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from schemalog.engine.base.paths import DatabasePaths
 from schemalog.engine.cli.output import STYLES, Out, holder_text, size_text, ts
 from schemalog.engine.commands.check import CheckReport, MigrationCheck
 from schemalog.engine.commands.inspect import Status
@@ -129,7 +130,7 @@ def recovery_done(out: Out, plan: RecoveryPlan | None) -> None:
         out.line(f"recovered: {action.detail}", "yellow")
 
 
-def run(out: Out, report: RunReport, database: str) -> None:
+def run(out: Out, report: RunReport, database: str, paths: DatabasePaths | None = None) -> None:
     """What `up`/`down` did, or with a dry run what they would do."""
     if not report.dry_run:
         recovery_done(out, report.recovery)
@@ -145,7 +146,7 @@ def run(out: Out, report: RunReport, database: str) -> None:
         return
     if report.backup is not None:
         b = report.backup
-        out.line(f"backup    {b.id} ({size_text(b.size)}) in {b.path}")
+        out.line(f"backup    {b.id} ({size_text(b.size)}) in {_where(b, paths)}")
     assert report.result is not None
     planned_by_version = {p.version: p for p in plan.steps}
     for step in report.result.steps:
@@ -324,7 +325,7 @@ def recovery(out: Out, plan: RecoveryPlan, *, dry_run: bool) -> None:
 # -- backups and lock -------------------------------------------------------------
 
 
-def backups(out: Out, backups: Sequence[BackupRecord]) -> None:
+def backups(out: Out, backups: Sequence[BackupRecord], paths: DatabasePaths | None = None) -> None:
     """The backups the journal knows, oldest first."""
     if not backups:
         out.line("no backups yet (every `up` and `down` takes one first)")
@@ -338,18 +339,18 @@ def backups(out: Out, backups: Sequence[BackupRecord]) -> None:
                 ts(b.created_at),
                 size_text(b.size),
                 "yes" if b.verified else "NO",
-                b.path,
+                _where(b, paths),
             )
             for b in backups
         ],
     )
 
 
-def backup(out: Out, b: BackupRecord) -> None:
+def backup(out: Out, b: BackupRecord, paths: DatabasePaths | None = None) -> None:
     """One backup just taken."""
     out.line(
         f"backup {b.id}: version {b.version}, {size_text(b.size)}, "
-        f"{'verified' if b.verified else 'NOT verified'}, in {b.path}",
+        f"{'verified' if b.verified else 'NOT verified'}, in {_where(b, paths)}",
         "green",
     )
 
@@ -406,6 +407,11 @@ def check_summary(out: Out, reports: Sequence[CheckReport]) -> None:
         out.line(f"check: {failed} of {len(results)} migration(s) failed", "bold red")
     else:
         out.line(f"check: {len(results)} migration(s) ok", "bold green")
+
+
+def _where(b: BackupRecord, paths: DatabasePaths | None) -> str:
+    """Where the backup file is now (the record holds its name in the backup directory)."""
+    return str(paths.backup_file(b.path)) if paths is not None else b.path
 
 
 def _finished(started: str, finished: str | None) -> str:
