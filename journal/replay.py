@@ -39,6 +39,8 @@ class AppliedMigration:
     fingerprint_before: str | None = None
     fingerprint_after: str | None = None
     baselined: bool = False
+    #: What `up` changed in the schema (`step_applied`'s `schema_changes`), for `down`'s check.
+    schema_changes: Any = attrs.field(default=None, eq=False, repr=False)
 
 
 @attrs.frozen
@@ -311,6 +313,7 @@ class _Fold:
             run_id=e.run_id,
             fingerprint_before=d.get("fingerprint_before"),
             fingerprint_after=d.get("fingerprint_after"),
+            schema_changes=d.get("schema_changes"),
         )
         self.remember(e.seq, self.applied[version])
         self.version = version

@@ -19,6 +19,8 @@ from schemalog.engine.core.diagnosis import diagnose, tampering_refusal
 from schemalog.engine.core.fingerprint import schema_fingerprint
 from schemalog.engine.core.history import HistoryEntry
 from schemalog.engine.core.history import history as derive_history
+from schemalog.engine.core.schema import read_schema
+from schemalog.engine.core.schema_diff import UNKNOWN, drift_diff
 from schemalog.engine.files.registry import Registry, check_against_journal, load_registry
 from schemalog.engine.shell.lock import LockStatus, probe
 from schemalog.engine.shell.recovery import read_facts
@@ -195,9 +197,13 @@ def verify(ctx: Context) -> list[dict[str, Any]]:
         )
         if state.fingerprint is not None:
             same = schema_fingerprint(conn) == state.fingerprint
-            check(
-                "schema", same, "matches the journal" if same else "schema drifted from the journal"
-            )
+            if same:
+                check("schema", True, "matches the journal")
+            else:
+                diff = drift_diff(snap.longest, read_schema(conn))
+                what = diff.text() if diff is not None else UNKNOWN
+                check("schema", False, f"schema drifted from the journal: {what}")
+                checks[-1]["diff"] = diff.to_json() if diff is not None else None
         registry = _check_files(ctx, state, check)
         if registry is not None:
             _run_verify_queries(conn, registry, state, check)
