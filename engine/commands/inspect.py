@@ -30,7 +30,16 @@ from schemalog.journal.journal import Snapshot
 from schemalog.journal.replay import State
 from schemalog.journal.replay import replay as replay_events
 
-__all__ = ["Status", "events", "history", "lock_document", "replay", "status", "verify"]
+__all__ = [
+    "Status",
+    "events",
+    "history",
+    "lock_document",
+    "replay",
+    "status",
+    "unhealthy",
+    "verify",
+]
 
 
 @attrs.frozen
@@ -52,6 +61,24 @@ class Status:
     last_backup: dict[str, Any] | None
     last_run: dict[str, Any] | None
     registry_error: str | None = None
+    #: With `drift`: what changed (the structured diff, and its one line), when the journal
+    #: can tell the recorded schema object by object.
+    drift_diff: list[dict[str, Any]] | None = None
+    drift_detail: str | None = None
+
+
+def unhealthy(st: Status) -> list[str]:
+    """Why `status --exit-code` exits 1: pending migrations, a file error, drift, recovery."""
+    reasons = []
+    if st.pending:
+        reasons.append(f"{len(st.pending)} migration(s) pending")
+    if st.registry_error:
+        reasons.append("the migration files have an error")
+    if st.drift:
+        reasons.append("the schema drifted")
+    if st.needs_recovery:
+        reasons.append("recovery is needed")
+    return reasons
 
 
 def lock_document(lock: LockStatus) -> dict[str, Any]:
@@ -93,6 +120,8 @@ def status(ctx: Context) -> Status:
         if plan.refusal is not None:
             actions.append(f"needs a human: {plan.refusal.message}")
         needs = plan.needed and not lock.held
+        drift = state.fingerprint is not None and state.fingerprint != facts.fingerprint
+        diff = drift_diff(snap.longest, read_schema(session.conn)) if drift else None
         return Status(
             database=str(paths.database),
             exists=True,
@@ -112,7 +141,7 @@ def status(ctx: Context) -> Status:
             lock=lock_document(lock),
             needs_recovery=needs,
             recovery_actions=actions if needs else [],
-            drift=state.fingerprint is not None and state.fingerprint != facts.fingerprint,
+            drift=drift,
             journal={
                 "table_events": len(snap.table.events),
                 "jsonl_events": len(snap.jsonl.events),
@@ -121,6 +150,8 @@ def status(ctx: Context) -> Status:
             last_backup=attrs.asdict(state.backups[-1]) if state.backups else None,
             last_run=attrs.asdict(state.last_run) if state.last_run else None,
             registry_error=registry_error,
+            drift_diff=diff.to_json() if diff is not None else None,
+            drift_detail=(diff.text() if diff is not None else UNKNOWN) if drift else None,
         )
 
 

@@ -155,9 +155,16 @@ class Session:
                 conn = self.ctx.connect()
                 conn.isolation_level = None
             elif self.write:
-                conn = open_database(db, mode="rwc", timeout=max(self.remaining(), 0.1))
+                conn = open_database(
+                    db,
+                    mode="rwc",
+                    timeout=max(self.remaining(), 0.1),
+                    functions=self.ctx.functions,
+                )
             else:
-                conn = open_database(db, mode="ro", timeout=_READ_TIMEOUT_S)
+                conn = open_database(
+                    db, mode="ro", timeout=_READ_TIMEOUT_S, functions=self.ctx.functions
+                )
             conn.execute("PRAGMA foreign_keys = ON")
         except sqlite3.DatabaseError as exc:
             raise self._unreadable(exc) from exc
