@@ -144,6 +144,8 @@ class App:
                 silence_logging()
             else:
                 configure_logging(fmt=settings.log_format, verbose=self.verbose, quiet=self.quiet)
+            if settings.functions is not None and os.getcwd() not in sys.path:
+                sys.path.append(os.getcwd())  # the application's module, as `python -m` finds it
             self._settings = settings
         return self._settings
 
@@ -152,8 +154,6 @@ class App:
         """The context every command function is called with (ConfigError without a database)."""
         settings = self.settings
         settings.paths  # noqa: B018 - raises ConfigError naming the fix when no database is set
-        if settings.functions is not None and os.getcwd() not in sys.path:
-            sys.path.append(os.getcwd())  # the application's module, as `python -m` finds it
         return Context(settings, observer=self.observer)
 
     @property

@@ -69,8 +69,8 @@ def lint(
     """Find the traps in pending migrations before they run, on a scratch copy.
 
     Runs each pending migration on a copy of the database (so rules that depend on the data
-    see it), or with --all every migration from an empty database; the database itself is
-    never changed. Each finding has a code (docs/lint.md), a severity, the file and the
+    see it), or with --all (or without a database) every migration from an empty database;
+    the database itself is never changed. Each finding has a code (docs/lint.md), a severity, the file and the
     statement. Silence one in the file itself: `-- schemalog: allow CODE reason` (SQL) or
     `# schemalog: allow CODE reason` (Python). Exits 1 when any finding is an error.
 
@@ -79,14 +79,16 @@ def lint(
         schemalog --database app.db lint
         schemalog --database app.db lint --all --json
     """
+    from schemalog.engine.base.context import Context
     from schemalog.engine.cli import render_schema
     from schemalog.engine.commands import lint as linting
 
     options: dict[str, Any] = {"every": every, "workdir": scratch_dir}
     if long_rows is not None:
         options["long_rows"] = long_rows
+    ctx = Context(app.settings, observer=app.observer)  # no database needed: lint from empty
     try:
-        report = linting.lint(app.context, **options)
+        report = linting.lint(ctx, **options)
     except SchemalogError as exc:
         found = getattr(exc, "report", None)
         if found is not None:

@@ -92,6 +92,21 @@ class TestTheHook:
         migrator.downgrade(1)  # and the down calls B642BIN
         assert rows(app / "app.db", "totp_configurations")[0][2] == b"Hello"
 
+    def test_an_index_on_an_application_function(self, app):
+        """`verify`'s full integrity check evaluates an expression index: it needs the hook."""
+        write_migrations(
+            app / "migrations",
+            {
+                "003_index.sql": "-- migrate:up\n"
+                "CREATE INDEX totp_b64 ON totp_configurations (BIN2B64(CAST(username AS BLOB)));\n"
+                "-- migrate:down\nDROP INDEX totp_b64;\n"
+            },
+        )
+        migrator = make_migrator(app, app / "migrations", functions="sqlfuncs:register")
+        migrator.upgrade()
+        checks = {c["check"]: c for c in migrator.verify()}
+        assert checks["integrity"]["ok"]
+
     def test_a_callable_from_python(self, app):
         """Library callers may pass the callable itself."""
         import sqlfuncs  # type: ignore[import-not-found]
@@ -159,11 +174,14 @@ class TestCommandLine:
     """`--functions`, `SCHEMALOG_FUNCTIONS` and the config file, in real processes."""
 
     def test_env_applies(self, app):
-        """SCHEMALOG_FUNCTIONS makes `up` apply; the module is found in the working directory."""
-        result = cli(
-            "--database", "app.db", "up", cwd=app, env={"SCHEMALOG_FUNCTIONS": "sqlfuncs:register"}
-        )
+        """SCHEMALOG_FUNCTIONS makes `up`, `check`, `verify` and `lint` work; the module is
+        found in the working directory."""
+        env = {"SCHEMALOG_FUNCTIONS": "sqlfuncs:register"}
+        result = cli("--database", "app.db", "up", cwd=app, env=env)
         assert result.returncode == 0, result.stderr
+        for command in (["check", "--all"], ["verify"], ["lint", "--all"]):
+            done = cli("--database", "app.db", *command, cwd=app, env=env)
+            assert done.returncode == 0, (command, done.stdout, done.stderr)
         without = cli("--database", "other.db", "up", cwd=app)
         assert without.returncode == 1 and "no such function: BIN2B64" in without.stderr
 

@@ -133,6 +133,13 @@ class TestCleanSet:
         assert result.exit_code == 0, result.output
         assert "no findings" in result.stdout
 
+    def test_without_a_database(self, tmp_path):
+        """Without --database, lint builds from an empty database."""
+        migrations = write(tmp_path / "migrations", CLEAN)
+        result = CliRunner().invoke(cli, ["--migrations", str(migrations), "lint", "--json"])
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.stdout)["source"] == "empty"
+
     def test_nothing_pending(self, tmp_path):
         """With every migration applied, nothing is linted (exit 0)."""
         migrations = write(tmp_path / "migrations", CLEAN)
