@@ -230,9 +230,13 @@ def schema_changes(before: Sequence[Row], after: Sequence[Row]) -> SchemaChanges
     One entry per object added, removed or changed (by its normalised definition):
     `[type, name, [table, sql] or None before, [table, sql] or None after]`, sorted by key.
     """
-    old, new = _as_map(before), _as_map(after)
+    touched = {(row[0], row[1]) for row in set(before).symmetric_difference(after)}
+    if not touched:  # the common case of a data migration: one set comparison
+        return []
+    old = {(t, n): (tb, s or "") for t, n, tb, s in before if (t, n) in touched}
+    new = {(t, n): (tb, s or "") for t, n, tb, s in after if (t, n) in touched}
     changes: SchemaChanges = []
-    for key in sorted(old.keys() | new.keys()):
+    for key in sorted(touched):
         was, now = old.get(key), new.get(key)
         if was == now:
             continue
