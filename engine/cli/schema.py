@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,26 @@ from schemalog.engine.cli.app import App, json_option, pass_app, show
 __all__ = ["lint", "repair", "schema"]
 
 _file = click.Path(path_type=Path, dir_okay=False)
+
+
+def _show_report(
+    app: App,
+    as_json: bool,
+    renderer: Callable[..., None],
+    command: Callable[..., Any],
+    *args: Any,
+    **kw: Any,
+) -> None:
+    """Run `command` and show its report; when it fails with a report attached (the schema
+    differs, lint found an error), show that report, then let the error give the exit code."""
+    try:
+        report = command(*args, **kw)
+    except SchemalogError as exc:
+        found = getattr(exc, "report", None)
+        if found is not None:
+            show(app, found, as_json, renderer)
+        raise
+    show(app, report, as_json, renderer)
 
 
 @click.command()
@@ -38,14 +59,7 @@ def schema(app: App, output: Path | None, diff: Path | None, as_json: bool) -> N
     from schemalog.engine.cli import render_schema
     from schemalog.engine.commands import schema as schemas
 
-    try:
-        report = schemas.schema(app.context, output=output, diff=diff)
-    except SchemalogError as exc:
-        found = getattr(exc, "report", None)
-        if found is not None:
-            show(app, found, as_json, render_schema.schema)
-        raise
-    show(app, report, as_json, render_schema.schema)
+    _show_report(app, as_json, render_schema.schema, schemas.schema, app.context, output, diff)
 
 
 @click.command()
@@ -87,14 +101,7 @@ def lint(
     if long_rows is not None:
         options["long_rows"] = long_rows
     ctx = Context(app.settings, observer=app.observer)  # no database needed: lint from empty
-    try:
-        report = linting.lint(ctx, **options)
-    except SchemalogError as exc:
-        found = getattr(exc, "report", None)
-        if found is not None:
-            show(app, found, as_json, render_schema.lint)
-        raise
-    show(app, report, as_json, render_schema.lint)
+    _show_report(app, as_json, render_schema.lint, linting.lint, ctx, **options)
 
 
 @click.command()

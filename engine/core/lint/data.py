@@ -13,7 +13,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
-from schemalog.engine.core.lint.rules import Finding, finding
+from schemalog.engine.core.lint.rules import Finding, statement_finding
 from schemalog.engine.core.lint.statements import Statement, mentions
 from schemalog.engine.core.sqltokens import tokens
 from schemalog.engine.files.migration import Migration
@@ -57,17 +57,7 @@ def before_statement(
     found: list[Finding] = []
 
     def add(code: str, message: str, severity: str | None = None) -> None:
-        found.append(
-            finding(
-                code,
-                migration.version,
-                migration.filename,
-                f"up statement {stmt.position}: {message}",
-                statement=stmt.sql,
-                position=stmt.position,
-                severity=severity,
-            )
-        )
+        found.append(statement_finding(code, migration, stmt, "up", message, severity))
 
     table = stmt.table
     if table is None:

@@ -12,10 +12,15 @@ An allow comment without a reason silences nothing (finding SL003 says so).
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 import attrs
 
-__all__ = ["RULES", "Allow", "Finding", "Rule", "allows_in", "finding"]
+if TYPE_CHECKING:
+    from schemalog.engine.core.lint.statements import Statement
+    from schemalog.engine.files.migration import Migration
+
+__all__ = ["RULES", "Allow", "Finding", "Rule", "allows_in", "finding", "statement_finding"]
 
 
 @attrs.frozen
@@ -84,6 +89,26 @@ def finding(
         statement=_clip(statement),
         message=message,
         position=position,
+    )
+
+
+def statement_finding(
+    code: str,
+    migration: Migration,
+    stmt: Statement,
+    step: str,
+    message: str,
+    severity: str | None = None,
+) -> Finding:
+    """A finding about statement `stmt` of `migration`'s `step` (`up` or `down`)."""
+    return finding(
+        code,
+        migration.version,
+        migration.filename,
+        f"{step} statement {stmt.position}: {message}",
+        statement=stmt.sql,
+        position=stmt.position,
+        severity=severity,
     )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ast
 
-from schemalog.engine.core.lint.rules import Finding, finding
+from schemalog.engine.core.lint.rules import Finding, finding, statement_finding
 from schemalog.engine.core.lint.statements import Statement
 from schemalog.engine.files.migration import Migration
 
@@ -71,16 +71,7 @@ def statement_findings(migration: Migration, stmt: Statement, step: str) -> list
     found: list[Finding] = []
 
     def add(code: str, message: str) -> None:
-        found.append(
-            finding(
-                code,
-                migration.version,
-                migration.filename,
-                f"{step} statement {stmt.position}: {message}",
-                statement=stmt.sql,
-                position=stmt.position,
-            )
-        )
+        found.append(statement_finding(code, migration, stmt, step, message))
 
     transactional = migration.transactional
     if stmt.kind == "transaction" and transactional:
