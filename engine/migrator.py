@@ -25,10 +25,16 @@ from schemalog.engine.base.paths import DatabasePaths
 from schemalog.engine.base.settings import Settings
 from schemalog.engine.commands import backups, inspect, locks, migrate
 from schemalog.engine.commands import check as checking
+from schemalog.engine.commands import lint as linting
 from schemalog.engine.commands import recover as recovering
+from schemalog.engine.commands import repair as repairing
+from schemalog.engine.commands import schema as schemas
 from schemalog.engine.commands.check import CheckReport, MigrationCheck
 from schemalog.engine.commands.inspect import Status
+from schemalog.engine.commands.lint import LintReport
 from schemalog.engine.commands.migrate import RunReport
+from schemalog.engine.commands.repair import RepairResult
+from schemalog.engine.commands.schema import SchemaReport
 from schemalog.engine.core.diagnosis import RecoveryPlan
 from schemalog.engine.core.history import HistoryEntry
 from schemalog.engine.shell.restore import RestoreResult
@@ -153,6 +159,26 @@ class Migrator:
     def verify(self) -> list[dict[str, Any]]:
         """`schemalog verify`: check journals, integrity, schema, files, verify queries."""
         return inspect.verify(self.context)
+
+    # -- the schema ------------------------------------------------------------------
+
+    def schema(self, *, output: Path | None = None, diff: Path | None = None) -> SchemaReport:
+        """`schemalog schema`: the canonical schema; written to `output`, or compared with `diff`."""
+        return schemas.schema(self.context, output=output, diff=diff)
+
+    def lint(
+        self,
+        *,
+        every: bool = False,
+        long_rows: int = linting.LONG_ROWS,
+        workdir: Path | None = None,
+    ) -> LintReport:
+        """`schemalog lint`: find the traps in pending migrations on a scratch copy."""
+        return linting.lint(self.context, every=every, long_rows=long_rows, workdir=workdir)
+
+    def repair(self, version: int, reason: str) -> RepairResult:
+        """`schemalog repair`: accept the edited file of an applied migration (journaled)."""
+        return repairing.repair(self.context, version, reason)
 
     # -- backups and the lock -------------------------------------------------------------
 

@@ -19,6 +19,7 @@ __all__ = [
     "AppliedMigration",
     "Attempt",
     "BackupRecord",
+    "ChecksumRepair",
     "LockRecord",
     "RestoreRecord",
     "RunRecord",
@@ -39,6 +40,8 @@ class AppliedMigration:
     fingerprint_before: str | None = None
     fingerprint_after: str | None = None
     baselined: bool = False
+    #: What `up` changed in the schema (`step_applied`'s `schema_changes`), for `down`'s check.
+    schema_changes: Any = attrs.field(default=None, eq=False, repr=False)
 
 
 @attrs.frozen
@@ -109,6 +112,18 @@ class RestoreRecord:
 
 
 @attrs.frozen
+class ChecksumRepair:
+    """`repair`: the current file of an applied migration accepted (`checksum_accepted`)."""
+
+    run_id: str
+    version: int
+    old: str
+    new: str
+    reason: str
+    at: str
+
+
+@attrs.frozen
 class State:
     """What the journal says about the database at `seq`."""
 
@@ -122,6 +137,7 @@ class State:
     lock: LockRecord | None = None
     backups: tuple[BackupRecord, ...] = ()
     pending_restore: RestoreRecord | None = None
+    repairs: tuple[ChecksumRepair, ...] = ()
 
     @property
     def applied_by_version(self) -> dict[int, AppliedMigration]:
@@ -168,6 +184,7 @@ class _Fold:
         # a restore brings back the records that were in force when its backup was taken.
         self.history: dict[int, list[tuple[int, AppliedMigration]]] = {}
         self.backup_seq: dict[str, int] = {}
+        self.repairs: list[ChecksumRepair] = []
 
     def close_attempt(
         self, run_id: str, version: int | None, outcome: str, ts: str, error: Any
@@ -314,6 +331,7 @@ class _Fold:
             run_id=e.run_id,
             fingerprint_before=d.get("fingerprint_before"),
             fingerprint_after=d.get("fingerprint_after"),
+            schema_changes=d.get("schema_changes"),
         )
         self.remember(e.seq, self.applied[version])
         self.version = version
@@ -340,6 +358,20 @@ class _Fold:
     def _on_drift_detected(self, e: Event, d: dict[str, Any]) -> None:
         if d.get("allowed"):
             self.fingerprint = d.get("actual", self.fingerprint)
+
+    def _on_checksum_accepted(self, e: Event, d: dict[str, Any]) -> None:
+        version, old, new = e.version or 0, str(d.get("old", "")), str(d.get("new", ""))
+        self.repairs.append(
+            ChecksumRepair(e.run_id, version, old, new, str(d.get("reason", "")), e.ts)
+        )
+        record = self.applied.get(version)
+        if record is not None and record.checksum == old:
+            self.applied[version] = attrs.evolve(record, checksum=new)
+        # A restore brings back the records of its time: they accept the repaired file too.
+        self.history[version] = [
+            (seq, attrs.evolve(r, checksum=new) if r.checksum == old else r)
+            for seq, r in self.history.get(version, ())
+        ]
 
     def _on_baseline_set(self, e: Event, d: dict[str, Any]) -> None:
         self.version = e.version or 0
@@ -372,6 +404,7 @@ class _Fold:
             lock=self.lock,
             backups=tuple(sorted(self.backups.values(), key=lambda b: (b.created_at, b.id))),
             pending_restore=self.pending_restore,
+            repairs=tuple(self.repairs),
         )
 
 
@@ -395,6 +428,7 @@ _HANDLERS = {
     Kind.ATTEMPT_INTERRUPTED: _Fold._on_attempt_interrupted,
     Kind.DRIFT_DETECTED: _Fold._on_drift_detected,
     Kind.BASELINE_SET: _Fold._on_baseline_set,
+    Kind.CHECKSUM_ACCEPTED: _Fold._on_checksum_accepted,
 }
 
 

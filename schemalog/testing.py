@@ -9,6 +9,9 @@
     def test_against_a_production_copy():
         assert_migrations_roundtrip("migrations", database="fixtures/prod-sample.db")
 
+    def test_schema_file_is_current():
+        assert_schema_matches("migrations", "schema.sql")   # written by `schemalog schema --output`
+
 Every helper works on scratch databases in a temporary directory: a database you pass is
 only read (copied with SQLite's backup API). Failures raise AssertionError carrying the
 per-migration report; a broken migration file raises its MigrationFileError/RegistryError.
@@ -22,6 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from schemalog.engine.base.context import Context
 from schemalog.engine.base.errors import SchemalogError, UsageError
 from schemalog.engine.base.settings import Settings
 from schemalog.engine.commands.check import (
@@ -31,11 +35,15 @@ from schemalog.engine.commands.check import (
     copy_database,
     scratch_settings,
 )
+from schemalog.engine.commands.schema import built_schema, read_schema_file
+from schemalog.engine.core.schema import Schema
+from schemalog.engine.core.schema_diff import diff_schemas
 from schemalog.engine.migrator import Migrator
 from schemalog.journal.replay import State
 
 __all__ = [
     "assert_migrations_roundtrip",
+    "assert_schema_matches",
     "assert_upgrade_from_scratch",
     "scratch_migrator",
 ]
@@ -84,6 +92,36 @@ def assert_upgrade_from_scratch(
             if isinstance(exc, UsageError):
                 raise
             raise AssertionError(f"upgrade from scratch failed: {exc.message}") from exc
+
+
+def assert_schema_matches(
+    migrations_dir: str | Path, schema_file: str | Path, **settings: Any
+) -> Schema:
+    """Assert that the schema after the last migration equals the committed `schema_file`.
+
+    The migrations run on an empty scratch database (extra keyword arguments are settings,
+    e.g. `functions="myapp.db:register_sql"`); `schema_file` is the canonical text that
+    `schemalog schema --output FILE` writes. Returns the built schema; raises AssertionError
+    listing every object that differs (added, removed, changed: columns, constraints,
+    definitions), and UsageError when the file is missing or malformed.
+    """
+    expected = read_schema_file(Path(schema_file))
+    ctx = Context(_settings(migrations_dir, None, **settings))
+    try:
+        built = built_schema(ctx)
+    except SchemalogError as exc:
+        if isinstance(exc, UsageError):
+            raise
+        raise AssertionError(f"the migrations failed on an empty database: {exc.message}") from exc
+    found = diff_schemas(expected, built)
+    if found:
+        lines = "\n".join(f"  {line}" for line in found.lines())
+        raise AssertionError(
+            f"the schema after the last migration differs from {schema_file} "
+            f"({len(found.objects)} object(s); expected = the file, actual = the migrations):\n"
+            f"{lines}\nif the change is intended: schemalog schema --output {schema_file}"
+        )
+    return built
 
 
 @contextlib.contextmanager

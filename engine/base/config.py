@@ -25,6 +25,7 @@ from cattrs.errors import ClassValidationError
 from cattrs.gen import make_dict_structure_fn, override
 
 from schemalog.engine.base.errors import ConfigError
+from schemalog.engine.base.functions import FUNCTIONS_FORM, FunctionsSpec, check_functions
 from schemalog.engine.base.settings import (
     CONFIG_FILE_NAME,
     ENV_PREFIX,
@@ -58,6 +59,7 @@ _EXAMPLES: dict[str, object] = {
     "transaction": "step",
     "retry": True,
     "log_format": "json",
+    "functions": "myapp.db:register_sql",
 }
 
 
@@ -144,6 +146,17 @@ def _structure_bool(raw: object, _type: object) -> bool:
     raise ValueError(_BOOL_FORM)
 
 
+def _structure_functions(raw: object, _type: object) -> FunctionsSpec | None:
+    """A `module:callable` spec from a string; None for an empty one."""
+    if not isinstance(raw, str):
+        raise ValueError(FUNCTIONS_FORM)
+    if not raw.strip():
+        return None
+    spec = FunctionsSpec(raw.strip())
+    check_functions(spec)
+    return spec
+
+
 def _structure_literal(raw: object, literal: Any) -> object:
     """A member of the Literal type `literal`."""
     return check_literal(raw, literal)
@@ -165,6 +178,7 @@ def _make_converter() -> cattrs.Converter:
             retry=override(struct_hook=_structure_bool),
             retention_count=override(struct_hook=_structure_count),
             retention_bytes=override(struct_hook=_structure_size),
+            functions=override(struct_hook=_structure_functions),
         ),
     )
     return converter
@@ -408,6 +422,8 @@ def load_settings(
             for name in layer.values:
                 chosen[name] = getattr(structured, name)
                 bases[name] = layer.base
+                if isinstance(chosen[name], FunctionsSpec):  # its errors name its source
+                    chosen[name] = attrs.evolve(chosen[name], source=layer.source(name))
     if problems:
         _raise_problems(problems)
 

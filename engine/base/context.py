@@ -11,6 +11,8 @@ from collections.abc import Callable
 
 import attrs
 
+from schemalog.engine.base.connection import Functions
+from schemalog.engine.base.functions import resolve_functions
 from schemalog.engine.base.settings import Settings
 
 __all__ = ["Connect", "Context", "Observer"]
@@ -36,10 +38,21 @@ class Observer:
         """A migration step ended with `outcome` (applied, reverted or failed)."""
 
 
+def _functions(context: Context) -> Functions | None:
+    return resolve_functions(context.settings.functions)
+
+
 @attrs.frozen
 class Context:
-    """The settings of one command, the connection factory and the observer."""
+    """The settings of one command, the connection factory and the observer.
+
+    `functions` is the `functions` setting resolved to its callable when the context is made
+    (ConfigError, exit 2, when it cannot be); every connection schemalog opens gets it.
+    """
 
     settings: Settings
     connect: Connect | None = None
     observer: Observer = attrs.field(factory=Observer)
+    functions: Functions | None = attrs.field(
+        default=attrs.Factory(_functions, takes_self=True), kw_only=True
+    )

@@ -15,6 +15,7 @@ import attrs
 
 from schemalog.engine.base.connection import IntegrityLevel
 from schemalog.engine.base.errors import ConfigError, UsageError
+from schemalog.engine.base.functions import FunctionsSpec, check_functions, to_functions
 from schemalog.engine.base.paths import DatabasePaths
 from schemalog.journal.jsonl import Durability
 
@@ -139,6 +140,11 @@ class Settings:
     #: migration again instead of reporting that failure.
     retry: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
     log_format: LogFormat = attrs.field(default="auto", validator=_one_of(LogFormat))
+    #: `module:callable` (or, from Python, the callable itself) that registers the
+    #: application's SQL functions on every connection (`engine.base.functions`).
+    functions: FunctionsSpec | Callable[..., Any] | None = attrs.field(
+        default=None, converter=to_functions, validator=_validator(check_functions)
+    )
 
     @property
     def paths(self) -> DatabasePaths:

@@ -1,7 +1,7 @@
 """The `schemalog` command line: one command per library function, same names, same options.
 
 The root group holds the global options; each group of commands lives in a module of its
-own (`project`, `inspect`, `migrate`, `backups`, `locks`, `fleet`, `help`), and every command calls the
+own (`project`, `inspect`, `migrate`, `schema`, `backups`, `locks`, `fleet`, `help`), and every command calls the
 command function of the same name (`up` calls `upgrade`, `down` calls `downgrade`) and
 prints its result with `show()`. Errors become exit codes in `engine.cli.app`.
 """
@@ -22,6 +22,7 @@ from schemalog.engine.cli.inspect import events, history, replay, status, verify
 from schemalog.engine.cli.locks import lock
 from schemalog.engine.cli.migrate import baseline, check, down, recover, up
 from schemalog.engine.cli.project import init, new
+from schemalog.engine.cli.schema import lint, repair, schema
 from schemalog.engine.shell import signals
 
 __all__ = ["cli", "main"]
@@ -54,6 +55,11 @@ __all__ = ["cli", "main"]
     metavar="SECONDS",
     help="How long to wait for another run's lock (env SCHEMALOG_LOCK_TIMEOUT; default 30).",
 )
+@click.option(
+    "--functions",
+    metavar="MODULE:CALLABLE",
+    help="Register the application's SQL functions on every connection (env SCHEMALOG_FUNCTIONS).",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Show debug logs and error tracebacks.")
 @click.option("-q", "--quiet", is_flag=True, help="Show only warnings and errors in the logs.")
 @click.option(
@@ -70,6 +76,7 @@ def cli(
     backup_dir: str | None,
     config: Path | None,
     lock_timeout: str | None,
+    functions: str | None,
     verbose: bool,
     quiet: bool,
     log_format: str | None,
@@ -101,6 +108,7 @@ def cli(
         "backup_dir": backup_dir,
         "lock_timeout": lock_timeout,
         "log_format": log_format,
+        "functions": functions,
     }
     ctx.obj = App(
         flags={k: v for k, v in flags.items() if v is not None},
@@ -124,6 +132,9 @@ for _command in (
     check,
     recover,
     baseline,
+    schema,
+    lint,
+    repair,
     backup,
     lock,
     fleet,

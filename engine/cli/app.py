@@ -153,6 +153,8 @@ class App:
                 silence_logging()
             else:
                 configure_logging(fmt=settings.log_format, verbose=self.verbose, quiet=self.quiet)
+            if settings.functions is not None and os.getcwd() not in sys.path:
+                sys.path.append(os.getcwd())  # the application's module, as `python -m` finds it
             self._settings = settings
         return self._settings
 

@@ -11,21 +11,35 @@ __all__ = ["events", "history", "replay", "status", "verify"]
 
 
 @click.command()
+@click.option(
+    "--exit-code",
+    is_flag=True,
+    help="Exit 1 when migrations are pending, a file has an error, drift or recovery is found.",
+)
 @json_option
 @pass_app
-def status(app: App, as_json: bool) -> None:
+def status(app: App, exit_code: bool, as_json: bool) -> None:
     """Show the version, pending migrations, lock, drift and journal health.
 
     Read-only: never writes and never takes the lock. A database that does not exist
-    yet is reported as version 0 with every migration pending.
+    yet is reported as version 0 with every migration pending. With --exit-code (for
+    health checks and CI) it exits 1 when migrations are pending, the migration files
+    have an error, the schema drifted or recovery is needed.
 
     \b
     Example:
         schemalog --database app.db status --json
+        schemalog --database app.db status --exit-code || alert "database not current"
     """
     from schemalog.engine.commands import inspect
 
-    show(app, inspect.status(app.context), as_json, "status")
+    st = inspect.status(app.context)
+    show(app, st, as_json, "status")
+    reasons = inspect.unhealthy(st) if exit_code else []
+    if reasons:
+        if not as_json:
+            click.echo(f"status: {'; '.join(reasons)}", err=True)
+        click.get_current_context().exit(1)
 
 
 @click.command()

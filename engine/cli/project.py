@@ -45,13 +45,15 @@ def init(app: App) -> None:
 def new(app: App, name: str, sql: bool) -> None:
     """Create the next numbered migration NNN_NAME.py (or .sql) from a commented template.
 
-    NAME is snake_case (lower-case letters, digits, _). The new file's `up` is only a
-    comment: schemalog refuses the file until you write its SQL.
+    NAME is snake_case (lower-case letters, digits, _), or free text that becomes
+    snake_case: "add widgets" -> add_widgets, AddEmail -> add_email, accents and
+    punctuation folded. The new file's `up` is only a comment: schemalog refuses the
+    file until you write its SQL.
 
     \b
     Example:
         schemalog new add_email
-        schemalog new index_users_by_email --sql
+        schemalog new "index users by email" --sql
     """
     from schemalog.engine.commands import project
 

@@ -71,7 +71,7 @@ def status(out: Out, st: Status) -> None:
             pairs.append(
                 (
                     "drift",
-                    "the schema changed outside schemalog (see `schemalog verify`)",
+                    f"the schema changed outside schemalog: {st.drift_detail}",
                     "bold red",
                 )
             )
@@ -217,7 +217,12 @@ def history(out: Out, entries: Sequence[HistoryEntry]) -> None:
                 e.outcome,
                 ts(e.started_at),
                 _finished(e.started_at, e.finished_at),
-                e.error or "",
+                e.error
+                or (
+                    f"checksum {(e.old_checksum or '')[:12]} -> {(e.new_checksum or '')[:12]}: {e.reason}"
+                    if e.direction == "repair"
+                    else ""
+                ),
             )
             for e in entries
         ],

@@ -30,7 +30,8 @@ from schemalog.engine.base.errors import CheckFailed, NeedsHuman, SchemalogError
 from schemalog.engine.base.settings import Settings
 from schemalog.engine.commands.inspect import replay, verify
 from schemalog.engine.commands.migrate import downgrade, upgrade
-from schemalog.engine.core.fingerprint import EMPTY_FINGERPRINT, schema_fingerprint
+from schemalog.engine.core.schema import Schema, read_schema
+from schemalog.engine.core.schema_diff import diff_schemas
 from schemalog.engine.files.migration import Migration
 from schemalog.engine.files.registry import Registry, load_registry
 
@@ -40,6 +41,7 @@ __all__ = [
     "check",
     "check_copy",
     "check_from_empty",
+    "check_one",
     "copy_database",
     "scratch_settings",
 ]
@@ -204,7 +206,7 @@ def _check_pass(
                     mig.version, mig.filename, SKIPPED, f"after the failure of {broken}"
                 )
             else:
-                result = _check_one(ctx, db, mig)
+                result = check_one(ctx, db, mig)
                 if result.outcome == FAILED:
                     broken = mig.filename
             results.append(result)
@@ -218,11 +220,14 @@ def _check_pass(
         )
 
 
-def _check_one(ctx: Context, db: Path, mig: Migration) -> MigrationCheck:
+def check_one(ctx: Context, db: Path, mig: Migration) -> MigrationCheck:
+    """Test `mig` on the scratch database `db` (at the version before it): up, verify, down,
+    the same schema as before up, up again. Raises the UsageError of a migration file; any
+    other failure is the result's `detail` (outcome `failed`)."""
     steps: list[str] = []
     phase = "up"
     try:
-        before = _fingerprint(db)
+        before = _schema(db)
         upgrade(ctx, mig.version)
         steps.append("up")
         phase = "verify"
@@ -236,13 +241,14 @@ def _check_one(ctx: Context, db: Path, mig: Migration) -> MigrationCheck:
         downgrade(ctx, mig.version - 1)
         steps.append("down")
         phase = "schema"
-        after = _fingerprint(db)
-        if after != before:
+        after = _schema(db)
+        if after.fingerprint != before.fingerprint:
             return MigrationCheck(
                 mig.version,
                 mig.filename,
                 FAILED,
-                "schema: after down the schema differs from the one before up",
+                "schema: after down the schema differs from the one before up: "
+                + diff_schemas(before, after).text(),
                 tuple(steps),
             )
         steps.append("schema")
@@ -258,12 +264,12 @@ def _check_one(ctx: Context, db: Path, mig: Migration) -> MigrationCheck:
     return MigrationCheck(mig.version, mig.filename, OK, "", tuple(steps))
 
 
-def _fingerprint(db: Path) -> str:
-    """The schema fingerprint of `db` (the empty one when it does not exist yet). Reads only."""
+def _schema(db: Path) -> Schema:
+    """The schema of `db` (the empty one when it does not exist yet). Reads only."""
     if not db.exists():
-        return EMPTY_FINGERPRINT
+        return Schema()
     with closing(open_database(db, mode="ro")) as conn:
-        return schema_fingerprint(conn)
+        return read_schema(conn)
 
 
 def copy_database(source: Path, source_jsonl: Path, db: Path, jsonl: Path) -> None:

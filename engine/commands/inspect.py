@@ -20,6 +20,8 @@ from schemalog.engine.core.diagnosis import diagnose, tampering_refusal
 from schemalog.engine.core.fingerprint import schema_fingerprint
 from schemalog.engine.core.history import HistoryEntry, Running
 from schemalog.engine.core.history import history as derive_history
+from schemalog.engine.core.schema import read_schema
+from schemalog.engine.core.schema_diff import UNKNOWN, drift_diff
 from schemalog.engine.files.registry import Registry, check_against_journal, load_registry
 from schemalog.engine.shell.lock import LockStatus, probe
 from schemalog.engine.shell.recovery import read_facts
@@ -31,7 +33,16 @@ from schemalog.journal.jsonl import JsonlStore
 from schemalog.journal.replay import State
 from schemalog.journal.replay import replay as replay_events
 
-__all__ = ["Status", "events", "history", "lock_document", "replay", "status", "verify"]
+__all__ = [
+    "Status",
+    "events",
+    "history",
+    "lock_document",
+    "replay",
+    "status",
+    "unhealthy",
+    "verify",
+]
 
 _READ_S = 5.0
 _BUSY_READ_S = 0.2
@@ -60,6 +71,24 @@ class Status:
     running: dict[str, Any] | None = None
     #: "database", or "jsonl" when a run kept SQLite's lock and the JSONL alone was read.
     read_from: str = "database"
+    #: With `drift`: what changed (the structured diff, and its one line), when the journal
+    #: can tell the recorded schema object by object.
+    drift_diff: list[dict[str, Any]] | None = None
+    drift_detail: str | None = None
+
+
+def unhealthy(st: Status) -> list[str]:
+    """Why `status --exit-code` exits 1: pending migrations, a file error, drift, recovery."""
+    reasons = []
+    if st.pending:
+        reasons.append(f"{len(st.pending)} migration(s) pending")
+    if st.registry_error:
+        reasons.append("the migration files have an error")
+    if st.drift:
+        reasons.append("the schema drifted")
+    if st.needs_recovery:
+        reasons.append("recovery is needed")
+    return reasons
 
 
 def lock_document(lock: LockStatus) -> dict[str, Any]:
@@ -113,6 +142,8 @@ def _status_of_database(
         if plan.refusal is not None:
             actions.append(f"needs a human: {plan.refusal.message}")
         needs = plan.needed and not lock.held
+        drift = state.fingerprint is not None and state.fingerprint != facts.fingerprint
+        diff = drift_diff(snap.longest, read_schema(session.conn)) if drift else None
         return Status(
             database=str(paths.database),
             exists=True,
@@ -132,7 +163,7 @@ def _status_of_database(
             lock=lock_document(lock),
             needs_recovery=needs,
             recovery_actions=actions if needs else [],
-            drift=state.fingerprint is not None and state.fingerprint != facts.fingerprint,
+            drift=drift,
             journal={
                 "table_events": len(snap.table.events),
                 "jsonl_events": len(snap.jsonl.events),
@@ -142,6 +173,8 @@ def _status_of_database(
             last_run=attrs.asdict(state.last_run) if state.last_run else None,
             registry_error=registry_error,
             running=_running(lock),
+            drift_diff=diff.to_json() if diff is not None else None,
+            drift_detail=(diff.text() if diff is not None else UNKNOWN) if drift else None,
         )
 
 
@@ -302,9 +335,13 @@ def verify(ctx: Context) -> list[dict[str, Any]]:
         )
         if state.fingerprint is not None:
             same = schema_fingerprint(conn) == state.fingerprint
-            check(
-                "schema", same, "matches the journal" if same else "schema drifted from the journal"
-            )
+            if same:
+                check("schema", True, "matches the journal")
+            else:
+                diff = drift_diff(snap.longest, read_schema(conn))
+                what = diff.text() if diff is not None else UNKNOWN
+                check("schema", False, f"schema drifted from the journal: {what}")
+                checks[-1]["diff"] = diff.to_json() if diff is not None else None
         registry = _check_files(ctx, state, check)
         if registry is not None:
             _run_verify_queries(conn, registry, state, check)

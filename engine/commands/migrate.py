@@ -17,6 +17,8 @@ from schemalog.engine.base.errors import DriftDetected, UsageError, WaitedRunFai
 from schemalog.engine.core.diagnosis import RecoveryPlan, diagnose
 from schemalog.engine.core.fingerprint import EMPTY_FINGERPRINT, schema_fingerprint
 from schemalog.engine.core.plan import Plan, plan_down, plan_up
+from schemalog.engine.core.schema import read_schema, recorded_schema, schema_changes
+from schemalog.engine.core.schema_diff import UNKNOWN, SchemaDiff, diff_schemas, drift_diff
 from schemalog.engine.files.registry import Registry, check_against_journal, load_registry
 from schemalog.engine.shell.executor import Executor, RunResult
 from schemalog.engine.shell.recovery import read_facts, recover
@@ -216,26 +218,48 @@ def _drifted(conn: sqlite3.Connection, state: State) -> str | None:
 
 
 def _check_drift(run: Run, state: State, *, allow_drift: bool) -> None:
-    """Record `drift_detected` if the schema changed outside schemalog; refuse unless allowed."""
+    """Record `drift_detected` if the schema changed outside schemalog; refuse unless allowed.
+
+    The event names what changed (`diff`) and carries the change itself (`schema_changes`
+    from the recorded schema, or the whole live `schema` when the recorded one is unknown).
+    """
     live = _drifted(run.session.conn, state)
     if live is None:
         return
+    schema = read_schema(run.session.conn)
+    recorded = recorded_schema(run.session.journal.snapshot().longest)
+    diff = diff_schemas(recorded, schema) if recorded is not None else None
+    change = (
+        {"schema_changes": schema_changes(recorded.rows(), schema.rows())}
+        if recorded is not None
+        else {"schema": schema_changes([], schema.rows())}
+    )
     run.record(
         Kind.DRIFT_DETECTED,
         state.version,
         expected=state.fingerprint,
         actual=live,
         allowed=allow_drift,
+        diff=diff.to_json() if diff is not None else None,
+        **change,
     )
     if not allow_drift:
-        raise _drift_error(run.session)
+        raise _drift_error(run.session, diff)
 
 
-def _drift_error(session: Session) -> DriftDetected:
-    msg = f"the schema of {session.paths.database} changed outside schemalog since the last recorded step"
-    return DriftDetected(
+def _drift_error(session: Session, diff: SchemaDiff | None = None) -> DriftDetected:
+    """DriftDetected naming what changed (`diff`, else read from the session's journal)."""
+    if diff is None:
+        diff = drift_diff(session.journal.snapshot().longest, read_schema(session.conn))
+    msg = (
+        f"the schema of {session.paths.database} changed outside schemalog since the last "
+        f"recorded step: {diff.text() if diff is not None else UNKNOWN}"
+    )
+    error = DriftDetected(
         msg, hint="inspect the change (`schemalog verify`); re-run with --allow-drift to accept it"
     )
+    error.diff = diff  # type: ignore[attr-defined]
+    return error
 
 
 def _user_version(session: Session) -> int:

@@ -1,5 +1,6 @@
 """The project's files: `init` (a commented `schemalog.toml` and the migrations directory)
-and `new` (the next numbered migration file, from a template).
+and `new` (the next numbered migration file, from a template; its name may be free text,
+turned into snake_case).
 
 A new migration file is numbered after the highest version on disk and holds a commented
 template whose `up` is only a comment: until its author writes SQL there, loading it fails
@@ -10,6 +11,7 @@ never be applied by accident.
 from __future__ import annotations
 
 import re
+import unicodedata
 from pathlib import Path
 
 import attrs
@@ -25,13 +27,17 @@ __all__ = [
     "SQL_TEMPLATE",
     "InitResult",
     "init",
+    "migration_name",
     "new",
     "next_version",
     "render_config",
+    "snake_case",
     "validate_name",
 ]
 
 _MAX_NAME = 80
+_CAMEL_LOWER_UPPER = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")  # addEmail -> add_Email
+_CAMEL_ACRONYM = re.compile(r"(?<=[A-Z])(?=[A-Z][a-z])")  # HTTPServer -> HTTP_Server
 
 PY_TEMPLATE = '''\
 """{title}.
@@ -108,6 +114,37 @@ def _toml_string(value: str) -> str:
     return f'"{escaped}"'
 
 
+def snake_case(text: str) -> str:
+    """`text` (free text, CamelCase, accents, punctuation) as snake_case; '' if nothing is left.
+
+    Pure. Accents are folded (`é` -> `e`), CamelCase words are split (`AddEmail` ->
+    `add_email`, `HTTPServer` -> `http_server`), every run of other characters becomes one
+    `_`, and the result is cut to at most 80 characters at a word boundary.
+    """
+    folded = unicodedata.normalize("NFKD", text)
+    folded = "".join(c for c in folded if not unicodedata.combining(c))
+    folded = _CAMEL_LOWER_UPPER.sub("_", folded)
+    folded = _CAMEL_ACRONYM.sub("_", folded)
+    name = re.sub(r"[^a-z0-9]+", "_", folded.casefold()).strip("_")
+    if len(name) > _MAX_NAME:
+        cut = name[: _MAX_NAME + 1]
+        name = cut[: cut.rfind("_")] if "_" in cut else name[:_MAX_NAME]
+    return name.rstrip("_")
+
+
+def migration_name(text: str) -> str:
+    """The migration name for `text`: `text` itself when it is snake_case, else `snake_case(text)`.
+
+    The result always matches the file-name rule (`engine.files.migration.NAME_PATTERN`).
+    Raises UsageError when `text` holds no letter or digit to name the migration by.
+    """
+    name = text if NAME_PATTERN.fullmatch(text) and len(text) <= _MAX_NAME else snake_case(text)
+    if not name:
+        msg = f"migration name {text!r} holds no letter or digit"
+        raise UsageError(msg, hint='e.g. `schemalog new "add email to users"`')
+    return validate_name(name)
+
+
 def validate_name(name: str) -> str:
     """Return `name` if it is a valid migration name (snake_case); raise UsageError otherwise.
 
@@ -115,8 +152,7 @@ def validate_name(name: str) -> str:
     """
     if NAME_PATTERN.fullmatch(name) and len(name) <= _MAX_NAME:
         return name
-    suggestion = re.sub(r"[^a-z0-9]+", "_", name.strip().lower()).strip("_")
-    suggestion = suggestion.lstrip("0123456789_")[:_MAX_NAME].rstrip("_")
+    suggestion = snake_case(name)
     msg = (
         f"migration name {name!r} is not snake_case (lower-case letters, digits and _, "
         f"starting with a letter or digit, at most {_MAX_NAME} characters)"
@@ -144,11 +180,12 @@ def next_version(directory: Path) -> int:
 def new(directory: Path, name: str, *, sql: bool = False) -> Path:
     """Create the next numbered migration file `NNN_name.py` (or `.sql`) from the template.
 
-    Numbers are zero-padded to three digits, or to the width the existing files use.
-    Never overwrites a file. Raises UsageError for a bad name and ConfigError when
-    `directory` does not exist.
+    `name` may be free text (`"add widgets"`, `AddEmail`): it becomes snake_case
+    (`migration_name`). Numbers are zero-padded to three digits, or to the width the existing
+    files use. Never overwrites a file. Raises UsageError for a name with no letter or digit
+    and ConfigError when `directory` does not exist.
     """
-    validate_name(name)
+    name = migration_name(name)
     directory = Path(directory)
     if not directory.is_dir():
         msg = f"migrations directory {directory} does not exist"

@@ -20,15 +20,18 @@ import hashlib
 import itertools
 import re
 import sqlite3
+from collections.abc import Iterable
 
 from schemalog.journal.codec import canonical
 
 __all__ = [
     "EMPTY_FINGERPRINT",
     "fingerprint_of",
+    "fingerprint_rows",
     "normalize_sql",
     "schema_fingerprint",
     "schema_objects",
+    "schema_rows",
 ]
 
 _WS = re.compile(r"\s+")
@@ -63,6 +66,16 @@ def _row_digest(type_: str, name: str, table: str, sql: str | None) -> bytes:
     return _normalized_digest(type_, name, table, normalize_sql(sql))
 
 
+def schema_rows(conn: sqlite3.Connection) -> list[tuple[str, str, str, str | None]]:
+    """The application's schema objects as (type, name, table, sql as stored). Read-only."""
+    return list(conn.execute(_QUERY))
+
+
+def fingerprint_rows(rows: Iterable[tuple[str, str, str, str | None]]) -> str:
+    """The fingerprint of `schema_rows` output (sorted by type, name). Pure."""
+    return hashlib.sha256(b"".join(itertools.starmap(_row_digest, rows))).hexdigest()
+
+
 def schema_objects(conn: sqlite3.Connection) -> list[tuple[str, str, str, str]]:
     """The application's schema objects as (type, name, table, normalized sql). Read-only."""
     return [(t, n, tb, normalize_sql(s)) for t, n, tb, s in conn.execute(_QUERY)]
@@ -78,9 +91,7 @@ def fingerprint_of(objects: list[tuple[str, str, str, str]]) -> str:
 
 def schema_fingerprint(conn: sqlite3.Connection) -> str:
     """The fingerprint of the schema `conn` sees now. Read-only."""
-    return hashlib.sha256(
-        b"".join(itertools.starmap(_row_digest, conn.execute(_QUERY)))
-    ).hexdigest()
+    return fingerprint_rows(conn.execute(_QUERY))
 
 
 EMPTY_FINGERPRINT = fingerprint_of([])

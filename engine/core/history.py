@@ -23,6 +23,10 @@ class HistoryEntry:
     started_at: str
     finished_at: str | None
     error: str | None
+    #: `repair` entries (direction `repair`, outcome `accepted`): the checksums and the reason.
+    old_checksum: str | None = None
+    new_checksum: str | None = None
+    reason: str | None = None
 
 
 @attrs.frozen
@@ -38,7 +42,7 @@ class Running:
 def history(
     state: State, *, names: Mapping[int, str], live: bool, running: Running | None = None
 ) -> list[HistoryEntry]:
-    """Every attempt in `state`, oldest first. Pure.
+    """Every attempt in `state`, oldest first, with every `repair` (accepted checksum). Pure.
 
     `live` says whether a run holds the lock now (its open attempt is `running`, not
     `interrupted`); `running` is the step it is on, shown as a `running` attempt when the
@@ -90,6 +94,22 @@ def history(
                 error=run.error,
             )
         )
+    entries += [
+        HistoryEntry(
+            run_id=r.run_id,
+            version=r.version,
+            name=names.get(r.version, ""),
+            direction="repair",
+            outcome="accepted",
+            started_at=r.at,
+            finished_at=r.at,
+            error=None,
+            old_checksum=r.old,
+            new_checksum=r.new,
+            reason=r.reason,
+        )
+        for r in state.repairs
+    ]
     return sorted(entries, key=lambda h: h.started_at)
 
 

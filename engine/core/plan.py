@@ -31,6 +31,7 @@ class Step:
     statements: tuple[str, ...] | None  # None: a Python function
     target_version: int  # user_version after the step
     expect_fingerprint: str | None = None  # down: the schema recorded before `up` ran
+    expect_changes: object = attrs.field(default=None, eq=False)  # down: `up`'s schema_changes
 
     @property
     def version(self) -> int:
@@ -123,7 +124,8 @@ def plan_down(registry: Registry, state: State, target: int) -> Plan:
             continue
         record = applied.get(version)
         expect = record.fingerprint_before if record else None
-        steps.append(Step(mig, "down", _statements(mig, mig.down), version - 1, expect))
+        changes = record.schema_changes if record else None
+        steps.append(Step(mig, "down", _statements(mig, mig.down), version - 1, expect, changes))
     if missing:
         msg = f"cannot revert to {target}: no `down` in {', '.join(missing)}"
         raise NotReversible(msg, hint="write a new forward migration instead, or restore a backup")

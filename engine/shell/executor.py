@@ -43,8 +43,9 @@ import attrs
 
 from schemalog.engine.base.connection import sqlite_reason
 from schemalog.engine.base.errors import DatabaseBusy, Interrupted, MigrationFailed, StepFailed
-from schemalog.engine.core.fingerprint import schema_fingerprint
+from schemalog.engine.core.fingerprint import schema_fingerprint, schema_rows
 from schemalog.engine.core.plan import Plan, Step
+from schemalog.engine.core.schema import schema_changes
 from schemalog.engine.files.migration import Migration
 from schemalog.engine.shell import signals
 from schemalog.engine.shell.step import StepError, StepRunner, start_data
@@ -183,6 +184,7 @@ class Executor:
                     "checksums": {str(m.version): m.checksum for m in migrations},
                     "names": {str(m.version): m.name for m in migrations},
                     "fingerprint": schema_fingerprint(self.conn),
+                    "schema": schema_changes([], schema_rows(self.conn)),
                 }
                 self.journal.append(Draft(self.run_id, Kind.BASELINE_SET, version, data))
                 self.journal.commit()

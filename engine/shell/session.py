@@ -217,14 +217,21 @@ class Session:
                 conn = self.ctx.connect()
                 conn.isolation_level = None
             elif self.write:
-                conn = open_database(db, mode="rwc", timeout=max(self.remaining(), 0.1))
+                conn = open_database(
+                    db,
+                    mode="rwc",
+                    timeout=max(self.remaining(), 0.1),
+                    functions=self.ctx.functions,
+                )
                 # A page cache big enough that a run's changes seldom spill to the file before
                 # COMMIT: in rollback-journal mode a spill takes the EXCLUSIVE lock, and every
                 # reader would then wait until the run commits. (A damaged file refuses it.)
                 with contextlib.suppress(sqlite3.DatabaseError):
                     conn.execute(f"PRAGMA cache_size = -{_WRITER_CACHE_KIB}")
             else:
-                conn = open_database(db, mode="ro", timeout=self.busy_timeout)
+                conn = open_database(
+                    db, mode="ro", timeout=self.busy_timeout, functions=self.ctx.functions
+                )
             conn.execute("PRAGMA foreign_keys = ON")
         except sqlite3.DatabaseError as exc:
             raise self._unreadable(exc) from exc

@@ -16,8 +16,10 @@ from typing import Any
 
 from schemalog.engine.base.connection import sqlite_reason
 from schemalog.engine.base.errors import MigrationFailed, StepFailed, VerificationFailed
-from schemalog.engine.core.fingerprint import schema_fingerprint
+from schemalog.engine.core.fingerprint import fingerprint_rows, schema_rows
 from schemalog.engine.core.plan import Step
+from schemalog.engine.core.schema import Row, expected_before, schema_changes, schema_from_rows
+from schemalog.engine.core.schema_diff import UNKNOWN, diff_schemas
 from schemalog.journal.events import Kind
 
 __all__ = ["StepError", "StepRunner", "clip", "start_data"]
@@ -40,7 +42,7 @@ class StepRunner:
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
-        self._fp_cache: tuple[int, str] | None = None
+        self._fp_cache: tuple[int, list[Row], str] | None = None
 
     def forget(self) -> None:
         """Drop the cached fingerprint (after any rollback)."""
@@ -51,6 +53,7 @@ class StepRunner:
         mig = step.migration
         started = time.perf_counter()
         before = self.fingerprint()
+        before_rows = self.rows()
         code = mig.up if step.direction == "up" else mig.down
         count = self._run_body(step, code)
         if step.direction == "up":
@@ -62,23 +65,7 @@ class StepRunner:
             and step.expect_fingerprint
             and after != step.expect_fingerprint
         ):
-            raise StepError(
-                Kind.VERIFICATION_FAILED,
-                {
-                    "direction": "down",
-                    "name": mig.name,
-                    "check": "fingerprint",
-                    "expected": step.expect_fingerprint,
-                    "actual": after,
-                    "error": "schema after revert differs from the schema before the migration",
-                },
-                VerificationFailed(
-                    f"reverting {mig.filename} did not restore the schema recorded before it was applied",
-                    version=step.version,
-                    state="the revert was rolled back; the database is unchanged",
-                    hint="fix `down` so it undoes `up` exactly (compare with `schemalog verify`)",
-                ),
-            )
+            raise _not_restored(step, before_rows, self.rows(), after)
         self._execute(step, f"PRAGMA user_version = {int(step.target_version)}")
         data: dict[str, Any] = {
             "direction": step.direction,
@@ -88,6 +75,7 @@ class StepRunner:
             "duration_ms": int((time.perf_counter() - started) * 1000),
             "fingerprint_before": before,
             "fingerprint_after": after,
+            "schema_changes": schema_changes(before_rows, self.rows()),
         }
         if step.direction == "down":
             data["to_version"] = step.target_version
@@ -244,11 +232,19 @@ class StepRunner:
         The cache holds only the latest value and is dropped on every rollback (a rollback
         can bring an old schema_version back with another schema).
         """
+        return self._schema()[2]
+
+    def rows(self) -> list[Row]:
+        """The schema rows (`schema_rows`), cached like `fingerprint`."""
+        return self._schema()[1]
+
+    def _schema(self) -> tuple[int, list[Row], str]:
         try:
             cookie = self.conn.execute("PRAGMA schema_version").fetchone()[0]
             if self._fp_cache is not None and self._fp_cache[0] == cookie:
-                return self._fp_cache[1]
-            value = schema_fingerprint(self.conn)
+                return self._fp_cache
+            rows = schema_rows(self.conn)
+            value = fingerprint_rows(rows)
         except sqlite3.Error as exc:
             raise StepError(
                 Kind.STEP_FAILED,
@@ -260,8 +256,8 @@ class StepRunner:
                 },
                 StepFailed(f"reading the schema failed: {sqlite_reason(exc)}"),
             ) from exc
-        self._fp_cache = (cookie, value)
-        return value
+        self._fp_cache = (cookie, rows, value)
+        return self._fp_cache
 
     def fail_data(
         self,
@@ -298,6 +294,39 @@ def _not_the_migrations_fault(exc: sqlite3.Error) -> bool:
     """Whether SQLite failed because of the disk or the system, not the statement."""
     name = getattr(exc, "sqlite_errorname", "") or ""
     return name.startswith(_ENVIRONMENT_ERRORS)
+
+
+def _not_restored(step: Step, before: list[Row], after: list[Row], actual: str) -> StepError:
+    """The failure of a `down` whose revert left another schema than the one before `up`.
+
+    What differs is named when the `up` recorded its `schema_changes`: the schema before `up`
+    is the one before this revert with those changes undone.
+    """
+    mig = step.migration
+    expected = expected_before(before, step.expect_changes, step.expect_fingerprint or "")
+    diff = diff_schemas(expected, schema_from_rows(after)) if expected is not None else None
+    what = diff.text() if diff else UNKNOWN
+    error = VerificationFailed(
+        f"reverting {mig.filename} did not restore the schema recorded before it was "
+        f"applied: {what}",
+        version=step.version,
+        state="the revert was rolled back; the database is unchanged",
+        hint="fix `down` so it undoes `up` exactly (`schemalog check` tests the round trip)",
+    )
+    error.diff = diff  # type: ignore[attr-defined]
+    return StepError(
+        Kind.VERIFICATION_FAILED,
+        {
+            "direction": "down",
+            "name": mig.name,
+            "check": "fingerprint",
+            "expected": step.expect_fingerprint,
+            "actual": actual,
+            "error": "schema after revert differs from the schema before the migration",
+            "diff": diff.to_json() if diff is not None else None,
+        },
+        error,
+    )
 
 
 def start_data(step: Step) -> dict[str, Any]:

@@ -376,11 +376,18 @@ class TestNew:
         assert result.exit_code == 0
         assert (project / "migrations" / "004_add_phone.sql").is_file()
 
-    def test_bad_name(self, project):
-        """A name that is not snake_case exits 2 and suggests one."""
-        result = run_bare("new", "Add-Phone")
+    def test_free_text_name(self, project):
+        """A name that is not snake_case becomes snake_case (accents and CamelCase folded)."""
+        result = run_bare("new", "Add-Phône numbers")
+        assert result.exit_code == 0
+        assert (project / "migrations" / "004_add_phone_numbers.py").is_file()
+
+    def test_name_without_letters(self, project):
+        """A name with no letter or digit exits 2 and writes nothing."""
+        result = run_bare("new", "?!")
         assert result.exit_code == 2
-        assert "schemalog new add_phone" in result.stderr
+        assert "no letter or digit" in result.stderr
+        assert not list((project / "migrations").glob("004_*"))
 
     def test_missing_directory(self, tmp_path, monkeypatch):
         """new without a migrations directory exits 2 pointing to init."""

@@ -321,9 +321,12 @@ class TestDefensiveSchemaCheck:
     def test_schema_mismatch_after_a_successful_down(self, settings, monkeypatch):
         """If a down passes the engine's own check but the schema still differs, check fails it."""
         import schemalog.engine.commands.check as check_module
+        from schemalog.engine.core.schema import Schema, SchemaObject
 
-        prints = iter(["before", "after", "x", "y", "z", "w"])
-        monkeypatch.setattr(check_module, "_fingerprint", lambda db: next(prints))
+        extra = Schema((SchemaObject("table", "leftover", "leftover", "CREATE TABLE leftover(x)"),))
+        prints = iter([Schema(), extra, Schema(), Schema(), Schema(), Schema()])
+        monkeypatch.setattr(check_module, "_schema", lambda db: next(prints))
         report = check_from_empty(settings)
         assert report.results[0].outcome == FAILED
         assert report.results[0].detail.startswith("schema:")
+        assert report.results[0].detail.endswith("table leftover: added")

@@ -45,7 +45,7 @@ class TestValidateName:
         [
             ("Add-Email", "add_email"),
             ("add email", "add_email"),
-            ("AddEmail", "addemail"),
+            ("AddEmail", "add_email"),
         ],
     )
     def test_refuses_with_a_suggestion(self, name, suggestion):
@@ -93,9 +93,9 @@ class TestNewMigration:
             new_migration(tmp_path / "nope", "x")
 
     def test_bad_name_writes_nothing(self, tmp_path):
-        """A bad name raises before any file is written."""
+        """A name with no letter or digit raises before any file is written."""
         with pytest.raises(UsageError):
-            new_migration(tmp_path, "Bad Name")
+            new_migration(tmp_path, "-- !!")
         assert list(tmp_path.iterdir()) == []
 
     def test_py_template_is_refused_until_filled(self, tmp_path):
