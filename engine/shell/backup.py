@@ -21,7 +21,12 @@ from contextlib import suppress
 from datetime import datetime
 from pathlib import Path
 
-from schemalog.engine.base.connection import IntegrityLevel, open_database, sqlite_reason
+from schemalog.engine.base.connection import (
+    Functions,
+    IntegrityLevel,
+    open_database,
+    sqlite_reason,
+)
 from schemalog.engine.base.errors import BackupError, BackupUnusable, BackupVerificationFailed
 from schemalog.engine.base.settings import COMPRESSIONS, INTEGRITIES, Compression, check_choice
 from schemalog.engine.shell.backup_file import (
@@ -63,6 +68,7 @@ def take_backup(
     run_id: str = "",
     compression: Compression = "none",
     integrity: IntegrityLevel = "quick",
+    functions: Functions | None = None,
     progress: Progress | None = None,
     pages_per_step: int = 16384,
 ) -> BackupRecord:
@@ -76,16 +82,15 @@ def take_backup(
     the last connection to close). `progress(copied_pages, total_pages)` is called after
     every step of `pages_per_step` pages (<= 0: one step). `run_id` labels error messages and
     the record. `integrity` "quick"/"full" checks the copy ("off": none; then `verified` is
-    False).
+    False), on a connection with the application's SQL `functions`.
 
     Raises BackupUnusable (exit 2) when `backup_dir` cannot be created or written;
     BackupError when the database is missing or locked, or the copy fails (disk full, I/O
     error) -- no partial file is left behind; BackupVerificationFailed when the copy fails
     its check (it is deleted).
     """
-    result = _take_cleanly(
-        database, backup_dir, run_id, compression, integrity, progress, pages_per_step, False
-    )
+    job = _Job(database, backup_dir, run_id, compression, integrity, functions)
+    result = _take_cleanly(job, progress, pages_per_step, False)
     assert isinstance(result, BackupRecord)
     return result
 
@@ -96,6 +101,7 @@ def take_backup_deferred(
     *,
     run_id: str = "",
     integrity: IntegrityLevel = "quick",
+    functions: Functions | None = None,
     progress: Progress | None = None,
     pages_per_step: int = 16384,
 ) -> tuple[BackupRecord, Callable[[], None]]:
@@ -106,43 +112,28 @@ def take_backup_deferred(
     The executor calls `wait()` before its first COMMIT, so a run that would rely on a bad
     backup is rolled back whole while the check overlaps the run's first steps.
     """
-    result = _take_cleanly(
-        database, backup_dir, run_id, "none", integrity, progress, pages_per_step, True
-    )
+    job = _Job(database, backup_dir, run_id, "none", integrity, functions)
+    result = _take_cleanly(job, progress, pages_per_step, True)
     if isinstance(result, BackupRecord):  # integrity "off": nothing to wait for
         return result, lambda: None
     return result
 
 
 def _take_cleanly(
-    database: Path,
-    backup_dir: Path,
-    run_id: str,
-    compression: Compression,
-    integrity: IntegrityLevel,
-    progress: Progress | None,
-    pages_per_step: int,
-    defer: bool,
+    job: _Job, progress: Progress | None, pages_per_step: int, defer: bool
 ) -> BackupRecord | tuple[BackupRecord, Callable[[], None]]:
     """`_take` after the input checks; on any failure every file it created is removed and
     OS/SQLite errors become BackupError naming the reason (see `take_backup`)."""
-    database, backup_dir = Path(database), Path(backup_dir)
-    check_choice("compression", compression, COMPRESSIONS)
-    check_choice("integrity", integrity, INTEGRITIES)
-    label = f"backup of {database}" + (f" for run {run_id}" if run_id else "")
+    database, backup_dir, label = job.database, job.backup_dir, job.label
+    check_choice("compression", job.compression, COMPRESSIONS)
+    check_choice("integrity", job.integrity, INTEGRITIES)
     if not database.is_file():
         msg = f"{label} failed: no database file at {database}"
         raise BackupError(msg, path=str(database), hint="check --database")
     _ensure_backup_dir(backup_dir)
     written: list[Path] = []  # every file this call created; all removed unless it succeeds
     try:
-        return _take(
-            _Job(database, backup_dir, run_id, compression, integrity, label),
-            progress,
-            pages_per_step,
-            written,
-            defer,
-        )
+        return _take(job, progress, pages_per_step, written, defer)
     except BaseException as e:
         _remove_all(written)
         if isinstance(e, OSError):
@@ -162,14 +153,15 @@ class _Job:
         run_id: str,
         compression: Compression,
         integrity: IntegrityLevel,
-        label: str,
+        functions: Functions | None,
     ) -> None:
-        self.database = database
-        self.backup_dir = backup_dir
+        self.database = Path(database)
+        self.backup_dir = Path(backup_dir)
         self.run_id = run_id
         self.compression = compression
         self.integrity = integrity
-        self.label = label
+        self.functions = functions
+        self.label = f"backup of {self.database}" + (f" for run {run_id}" if run_id else "")
 
     def record(
         self,
@@ -235,7 +227,9 @@ def _take(
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="schemalog-backup-check") as pool:
         checked = None
         if job.integrity != "off":
-            checked = pool.submit(check_file, plain_tmp, job.integrity, f"the new {job.label}")
+            checked = pool.submit(
+                check_file, plain_tmp, job.integrity, f"the new {job.label}", job.functions
+            )
         fsync_file(plain_tmp)
         if job.compression == "gzip":
             size, sha256 = gzip_verified(plain_tmp, gz_tmp, written, job.label)
@@ -273,7 +267,7 @@ def _publish_unchecked(
     """
     outcome: dict[str, BaseException | None] = {}
     try:
-        conn: sqlite3.Connection | None = open_for_check(plain_tmp)
+        conn: sqlite3.Connection | None = open_for_check(plain_tmp, job.functions)
     except sqlite3.DatabaseError as e:
         conn = None
         outcome["error"] = BackupVerificationFailed(

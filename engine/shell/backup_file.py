@@ -24,6 +24,7 @@ from pathlib import Path
 
 from schemalog.engine.base.connection import (
     INTEGRITY_PRAGMAS,
+    Functions,
     IntegrityLevel,
     integrity_problems,
     open_database,
@@ -69,20 +70,31 @@ def backup_id(backup_dir: Path, version: int, instant: datetime) -> str:
     return candidate
 
 
-def verify_backup(record: BackupRecord, path: Path, *, integrity: IntegrityLevel = "quick") -> None:
+def verify_backup(
+    record: BackupRecord,
+    path: Path,
+    *,
+    integrity: IntegrityLevel = "quick",
+    functions: Functions | None = None,
+) -> None:
     """Check that the file `path` is the backup `record` describes and holds a sound database.
 
     Read-only. Checks size and SHA-256, that it decompresses (gzip), `integrity` and that its
     `user_version` equals `record.version`. Raises BackupVerificationFailed naming the file
-    and what does not match.
+    and what does not match. `functions` registers the application's SQL functions on the
+    check's connection (a full check evaluates index expressions that may call them).
     """
-    with verified_backup(record, path, integrity=integrity):
+    with verified_backup(record, path, integrity=integrity, functions=functions):
         pass
 
 
 @contextmanager
 def verified_backup(
-    record: BackupRecord, path: Path, *, integrity: IntegrityLevel = "quick"
+    record: BackupRecord,
+    path: Path,
+    *,
+    integrity: IntegrityLevel = "quick",
+    functions: Functions | None = None,
 ) -> Iterator[Path]:
     """Verify the backup as `verify_backup` does, then yield the path of its SQLite file.
 
@@ -110,7 +122,7 @@ def verified_backup(
             msg, path=str(path), hint="the file was changed or damaged; use another backup"
         )
     with _plain_copy(record, path, label) as plain:
-        version = check_file(plain, integrity, label)
+        version = check_file(plain, integrity, label, functions)
         if version != record.version:
             msg = f"{label} holds user_version {version}, its record says {record.version}"
             raise BackupVerificationFailed(msg, path=str(path))
@@ -174,22 +186,27 @@ def remove_backup(record: BackupRecord, path: Path) -> None:
         raise BackupError(msg, path=str(path), state="the backup is still there") from e
 
 
-def check_file(path: Path, integrity: IntegrityLevel, label: str) -> int:
+def check_file(
+    path: Path, integrity: IntegrityLevel, label: str, functions: Functions | None = None
+) -> int:
     """Run the `integrity` check on the SQLite file `path` (opened read-only, immutable).
 
     Returns its `user_version`. Raises BackupVerificationFailed.
     """
     try:
-        conn = open_for_check(path)
+        conn = open_for_check(path, functions)
     except sqlite3.DatabaseError as e:
         msg = f"{label} is not a readable SQLite database ({e})"
         raise BackupVerificationFailed(msg, path=str(path)) from e
     return check_connection(conn, path, integrity, label)
 
 
-def open_for_check(path: Path) -> sqlite3.Connection:
-    """A read-only connection to `path` whose file is open (it survives a rename)."""
-    conn = open_database(path, mode="ro", immutable=True, check_same_thread=False)
+def open_for_check(path: Path, functions: Functions | None = None) -> sqlite3.Connection:
+    """A read-only connection to `path` whose file is open (it survives a rename), with the
+    application's SQL `functions` (which index expressions, checked by "full", may call)."""
+    conn = open_database(
+        path, mode="ro", immutable=True, functions=functions, check_same_thread=False
+    )
     try:
         conn.execute("PRAGMA schema_version").fetchone()
     except BaseException:

@@ -34,7 +34,12 @@ from typing import Protocol
 
 import attrs
 
-from schemalog.engine.base.connection import IntegrityLevel, integrity_problems, open_database
+from schemalog.engine.base.connection import (
+    Functions,
+    IntegrityLevel,
+    integrity_problems,
+    open_database,
+)
 from schemalog.engine.base.errors import (
     BackupVerificationFailed,
     IrreconcilableState,
@@ -86,6 +91,7 @@ def restore_backup(
     preserve_to: Path,
     *,
     integrity: IntegrityLevel = "quick",
+    functions: Functions | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> RestoreResult:
     """Replace the content of the database with the backup `record`, keeping the old files.
@@ -94,24 +100,31 @@ def restore_backup(
     nothing is changed. (2) The backup is copied in through SQLite; right after the copy's
     first step the live files are preserved into `preserve_to` (or `<preserve_to>-N` if that
     already holds files; the result names the directory used), with `preserved.json` last.
-    (3) The database is checked (`integrity`, and `user_version == record.version`).
+    (3) The database is checked (`integrity`, and `user_version == record.version`). Every
+    check runs with the application's SQL `functions`.
 
     Running it again from the same backup gives the same content. Raises RestoreError when
     preservation fails (the database was not changed) or anything after it fails (the error
     names the preserved copy and says what the database holds).
     """
     database = paths.database
-    with verified_backup(record, paths.backup_file(record.path), integrity=integrity) as source:
+    backup_file = paths.backup_file(record.path)
+    with verified_backup(record, backup_file, integrity=integrity, functions=functions) as source:
         with ExitStack() as descriptors:
             # Descriptors of -wal/-journal are closed after our connection (ExitStack exits last).
             files = LiveFiles(paths, descriptors)
             existed = database.exists()
-            live = open_database(database, mode="rw" if existed else "rwc", timeout=_BUSY_TIMEOUT_S)
+            live = open_database(
+                database,
+                mode="rw" if existed else "rwc",
+                timeout=_BUSY_TIMEOUT_S,
+                functions=functions,
+            )
             with closing(live):
                 if existed and not _usable(live):
                     live.close()
                     preserved = _replace_unusable(database, source, files, preserve_to, record)
-                    _check_after(database, record, preserved, integrity)
+                    _check_after(database, record, preserved, integrity, functions)
                     return RestoreResult(backup=record, preserved=preserved, replaced_file=True)
                 preserved, before = _copy_in(
                     source, live, files, database, preserve_to, record, progress
@@ -136,6 +149,9 @@ class Restorer(Protocol):
 
     @property
     def integrity(self) -> IntegrityLevel: ...
+
+    @property
+    def functions(self) -> Functions | None: ...
 
     def record(self, kind: Kind, version: int | None = None, /, **data: object) -> None: ...
 
@@ -177,7 +193,12 @@ def journaled_restore(
 
     try:
         result = restore_backup(
-            owner.paths, record, target, integrity=owner.integrity, progress=on_progress
+            owner.paths,
+            record,
+            target,
+            integrity=owner.integrity,
+            functions=owner.functions,
+            progress=on_progress,
         )
     except (BackupVerificationFailed, RestoreError) as exc:
         owner.record(
@@ -338,10 +359,14 @@ def _replace_unusable(
 
 
 def _check_after(
-    database: Path, record: BackupRecord, preserved: Path, integrity: IntegrityLevel
+    database: Path,
+    record: BackupRecord,
+    preserved: Path,
+    integrity: IntegrityLevel,
+    functions: Functions | None,
 ) -> None:
     """Check a database put in place on the file level (RestoreError naming the copy)."""
-    with closing(open_database(database, mode="rw")) as check:
+    with closing(open_database(database, mode="rw", functions=functions)) as check:
         try:
             _check_live(check, record, integrity)
         except sqlite3.Error as e:

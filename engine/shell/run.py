@@ -118,6 +118,7 @@ class Run:
             self.session.paths.backup_dir,
             run_id=self.run_id,
             integrity=settings.integrity,
+            functions=self.session.functions,
             progress=self._progress,
         )
         self._add(record)
@@ -158,6 +159,7 @@ class Run:
             run_id=self.run_id,
             compression=settings.compression,
             integrity=settings.integrity,
+            functions=self.session.functions,
             progress=self._progress,
         )
         self._add(record)

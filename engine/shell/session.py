@@ -17,7 +17,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from schemalog.engine.base.connection import IntegrityLevel, open_database, sqlite_reason
+from schemalog.engine.base.connection import (
+    Functions,
+    IntegrityLevel,
+    open_database,
+    sqlite_reason,
+)
 from schemalog.engine.base.context import Context
 from schemalog.engine.base.errors import (
     ConfigError,
@@ -122,6 +127,11 @@ class Session:
     def integrity(self) -> IntegrityLevel:
         """The configured integrity check level."""
         return self.settings.integrity
+
+    @property
+    def functions(self) -> Functions | None:
+        """The application's SQL functions, registered on every connection to the database."""
+        return self.ctx.functions
 
     @property
     def log(self) -> Logger:

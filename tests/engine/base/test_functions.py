@@ -107,6 +107,39 @@ class TestTheHook:
         checks = {c["check"]: c for c in migrator.verify()}
         assert checks["integrity"]["ok"]
 
+    @pytest.mark.parametrize("compression", ["none", "gzip"])
+    def test_backups_and_restores_check_with_the_hook(self, app, compression):
+        """A full check of a backup, of a run's backup and of a restore evaluates the index
+        expression: each of those connections gets the functions too."""
+        write_migrations(
+            app / "migrations",
+            {
+                "003_index.sql": "-- migrate:up\n"
+                "CREATE INDEX totp_b64 ON totp_configurations (BIN2B64(CAST(username AS BLOB)));\n"
+                "-- migrate:down\nDROP INDEX totp_b64;\n",
+                "004_more.sql": "-- migrate:up\n"
+                "INSERT INTO totp_configurations (username, secret) VALUES ('ann', x'01');\n"
+                "-- migrate:down\nDELETE FROM totp_configurations WHERE username = 'ann';\n",
+            },
+        )
+        migrator = make_migrator(
+            app,
+            app / "migrations",
+            functions="sqlfuncs:register",
+            integrity="full",
+            compression=compression,
+        )
+        migrator.upgrade(3)
+        taken = migrator.backup_create()  # checked with the index in it
+        assert taken.verified
+        migrator.upgrade()  # the run's own backup (at 3) is checked the same way
+        run_backup = max(migrator.backup_list(), key=lambda b: b.created_at)
+        assert run_backup.version == 3 and run_backup.id != taken.id
+        result = migrator.backup_restore(taken.id)  # verified, copied in, checked again
+        assert result.backup.version == 3
+        assert migrator.status().version == 3
+        assert [c["ok"] for c in migrator.verify()] == [True] * len(migrator.verify())
+
     def test_a_callable_from_python(self, app):
         """Library callers may pass the callable itself."""
         import sqlfuncs  # type: ignore[import-not-found]
