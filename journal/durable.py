@@ -31,8 +31,11 @@ __all__ = [
     "open_private_file",
     "open_rw_nofollow",
     "os_reason",
+    "read_nofollow",
     "refuse_symlink",
+    "replace_private_file",
     "write_all",
+    "write_private_file",
 ]
 
 FILE_MODE = 0o600
@@ -127,6 +130,51 @@ def open_rw_nofollow(path: Path) -> tuple[int, bool]:
         return _open(path, os.O_RDWR), False
     _private(fd, True)
     return fd, True
+
+
+def read_nofollow(path: Path) -> bytes:
+    """The bytes of the file `path`, never read through a link (PlantedSymlink)."""
+    fd = _open(path, os.O_RDONLY)
+    try:
+        chunks = []
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def write_private_file(path: Path, data: bytes) -> None:
+    """Create `path` (mode 0600, must not exist, never through a link) holding `data`, fsynced,
+    its directory entry fsynced too. On failure the partial file is removed."""
+    fd = _open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+    try:
+        _private(fd, True)
+        write_all(fd, data)
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        raise
+    os.close(fd)
+    fsync_dir(Path(path).parent)
+
+
+def replace_private_file(path: Path, data: bytes) -> None:
+    """Replace the file `path` by one holding `data` (mode 0600), atomically: a new temporary
+    file beside it, fsync, rename over `path`, fsync of the directory. A crash leaves either
+    the old file or the new one at `path` (and perhaps the temporary file, replaced by the
+    next call). A link at `path` or at the temporary path is refused (PlantedSymlink)."""
+    path = Path(path)
+    refuse_symlink(path)
+    tmp = path.with_name(path.name + ".replace-tmp")
+    refuse_symlink(tmp)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(tmp)  # left by a crash during an earlier replacement
+    write_private_file(tmp, data)
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
 
 
 def make_private_dir(path: Path) -> None:

@@ -19,6 +19,7 @@ from schemalog.engine.core.diagnosis import diagnose, tampering_refusal
 from schemalog.engine.core.fingerprint import schema_fingerprint
 from schemalog.engine.core.history import HistoryEntry
 from schemalog.engine.core.history import history as derive_history
+from schemalog.engine.core.mend import journal_view
 from schemalog.engine.files.registry import Registry, check_against_journal, load_registry
 from schemalog.engine.shell.lock import LockStatus, probe
 from schemalog.engine.shell.recovery import read_facts
@@ -114,7 +115,9 @@ def status(ctx: Context) -> Status:
             journal={
                 "table_events": len(snap.table.events),
                 "jsonl_events": len(snap.jsonl.events),
-                "consistent": snap.consistency.consistent and snap.jsonl.torn is None,
+                "consistent": snap.consistency.consistent
+                and snap.jsonl.torn is None
+                and not snap.jsonl.damaged,
             },
             last_backup=attrs.asdict(state.backups[-1]) if state.backups else None,
             last_run=attrs.asdict(state.last_run) if state.last_run else None,
@@ -128,8 +131,8 @@ def replay(ctx: Context, until: int | None = None) -> State:
     Raises the tampering refusal (exit 4) when the journals disagree or a chain is broken.
     """
     with Session(ctx, command="replay", write=False) as session:
-        snap = session.journal.snapshot()
-        refusal = tampering_refusal(snap.consistency)
+        snap, refusal = journal_view(session.journal.snapshot())
+        refusal = refusal or tampering_refusal(snap.consistency)
         if refusal is not None:
             raise refusal
         return replay_events(snap.longest, until=until)
@@ -146,7 +149,7 @@ def history(ctx: Context) -> list[HistoryEntry]:
 def events(ctx: Context) -> list[Event]:
     """Every event (the longer of the two journals). Read-only."""
     with Session(ctx, command="events", write=False) as session:
-        return list(session.journal.snapshot().longest)
+        return list(journal_view(session.journal.snapshot())[0].longest)
 
 
 def verify(ctx: Context) -> list[dict[str, Any]]:
@@ -163,8 +166,11 @@ def verify(ctx: Context) -> list[dict[str, Any]]:
 
     with Session(ctx, command="verify", write=False) as session:
         conn = session.conn
-        snap = session.journal.snapshot()
+        raw = session.journal.snapshot()
+        snap, unvouched = journal_view(raw)  # a damaged JSONL: as recovery will mend it
         cons = snap.consistency
+        if raw.jsonl.damaged:
+            check("jsonl_damage", False, _damage_detail(raw, unvouched))
         events_held = max(len(snap.table.events), len(snap.jsonl.events))
         check(
             "journal_chain",
@@ -201,7 +207,7 @@ def verify(ctx: Context) -> list[dict[str, Any]]:
         registry = _check_files(ctx, state, check)
         if registry is not None:
             _run_verify_queries(conn, registry, state, check)
-    refusal = tampering_refusal(cons)
+    refusal = unvouched or tampering_refusal(cons)
     if refusal is not None:
         refusal.checks = checks  # type: ignore[attr-defined]
         raise refusal
@@ -216,6 +222,16 @@ def verify(ctx: Context) -> list[dict[str, Any]]:
         error.checks = checks  # type: ignore[attr-defined]
         raise error
     return checks
+
+
+def _damage_detail(raw: Snapshot, unvouched: SchemalogError | None) -> str:
+    lines = ", ".join(d.lines for d in raw.jsonl.damaged)
+    then = (
+        unvouched.what
+        if unvouched is not None
+        else "the journal table holds the events there: `schemalog recover` mends the JSONL"
+    )
+    return f"JSONL line(s) {lines} hold no event ({raw.jsonl.damaged[0].reason}); {then}"
 
 
 def _check_files(ctx: Context, state: State, check: Any) -> Registry | None:
