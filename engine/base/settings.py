@@ -139,6 +139,9 @@ class Settings:
     #: migration again instead of reporting that failure.
     retry: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
     log_format: LogFormat = attrs.field(default="auto", validator=_one_of(LogFormat))
+    #: A file holding the secret key of the journal's keyed chain (HMAC-SHA-256); None: the
+    #: chain is plain SHA-256 (docs/events.md, what each mode detects).
+    journal_key_file: Path | None = None
 
     @property
     def paths(self) -> DatabasePaths:

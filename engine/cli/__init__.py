@@ -53,6 +53,11 @@ __all__ = ["cli", "main"]
     metavar="SECONDS",
     help="How long to wait for another run's lock (env SCHEMALOG_LOCK_TIMEOUT; default 30).",
 )
+@click.option(
+    "--journal-key-file",
+    metavar="FILE",
+    help="Secret key of the journal's keyed chain, HMAC-SHA-256 (env SCHEMALOG_JOURNAL_KEY_FILE).",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Show debug logs and error tracebacks.")
 @click.option("-q", "--quiet", is_flag=True, help="Show only warnings and errors in the logs.")
 @click.option(
@@ -69,6 +74,7 @@ def cli(
     backup_dir: str | None,
     config: Path | None,
     lock_timeout: str | None,
+    journal_key_file: str | None,
     verbose: bool,
     quiet: bool,
     log_format: str | None,
@@ -100,6 +106,7 @@ def cli(
         "backup_dir": backup_dir,
         "lock_timeout": lock_timeout,
         "log_format": log_format,
+        "journal_key_file": journal_key_file,
     }
     ctx.obj = App(
         flags={k: v for k, v in flags.items() if v is not None},

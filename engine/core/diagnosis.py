@@ -23,6 +23,7 @@ import attrs
 
 from schemalog.engine.base.errors import DatabaseCorrupt, IrreconcilableState, NeedsHuman
 from schemalog.engine.core.mend import JsonlMend, mend_jsonl
+from schemalog.journal.chain import KEY_MISSING
 from schemalog.journal.consistency import Consistency
 from schemalog.journal.errors import JournalChainBroken, JournalsDiverged
 from schemalog.journal.events import Event, Kind
@@ -108,6 +109,7 @@ _OUTSIDE_TRANSACTION = frozenset(
         Kind.VERIFICATION_FAILED,
         Kind.ROLLED_BACK,
         Kind.CHECKSUM_ACCEPTED,
+        Kind.JOURNAL_KEYED,
     }
 )
 _STEP_KINDS = frozenset({Kind.STEP_STARTED, Kind.STEP_APPLIED, Kind.STEP_REVERTED})
@@ -146,6 +148,15 @@ def tampering_refusal(cons: Consistency) -> NeedsHuman | None:
         )
     where = "table" if cons.table_break else "JSONL"
     brk = cons.table_break or cons.jsonl_break
+    if brk is not None and brk.key_problem is not None:
+        return JournalChainBroken(
+            f"the {where} journal cannot be checked from seq {brk.seq}: {brk.reason}",
+            hint="set journal_key_file (SCHEMALOG_JOURNAL_KEY_FILE, --journal-key-file) to the "
+            "key this journal was sealed with"
+            if brk.key_problem == KEY_MISSING
+            else "check journal_key_file: it must name the key this journal was sealed with "
+            "(if it does, the journal was rewritten: see the recovery runbook, tampering)",
+        )
     return JournalChainBroken(
         f"the {where} journal's hash chain breaks at seq {cons.first_break}: "
         f"{brk.reason if brk else ''}",

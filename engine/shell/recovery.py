@@ -257,7 +257,10 @@ def salvage_journal(session: Recovering) -> State:
     except (sqlite3.DatabaseError, NeedsHuman):
         table = ()
     snapshot = Snapshot(
-        table=ReadResult(table), jsonl=jsonl, consistency=compare(table, jsonl.events)
+        table=ReadResult(table),
+        jsonl=jsonl,
+        consistency=compare(table, jsonl.events, key=journal.key),
+        key=journal.key,
     )
     mend = mend_jsonl(snapshot)
     if isinstance(mend, NeedsHuman):

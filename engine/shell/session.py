@@ -23,6 +23,7 @@ from schemalog.engine.base.errors import (
     RecoveryPending,
     UsageError,
 )
+from schemalog.engine.base.journal_key import read_journal_key
 from schemalog.engine.base.logs import get_logger
 from schemalog.engine.base.paths import DatabasePaths
 from schemalog.engine.base.settings import Settings
@@ -139,9 +140,10 @@ class Session:
                 on_wait=self._waiting,
             )
             failpoints.hit("after_lock")
+        key = read_journal_key(self.settings.journal_key_file)
         self._conn = self._open_connection()
         jsonl = JsonlStore(self.paths.jsonl, durability=self.settings.durability)
-        self._journal = Journal(self._conn, jsonl)
+        self._journal = Journal(self._conn, jsonl, key=key)
 
     def _waiting(self, holder: Holder | None, waited: float) -> None:
         signals.check()
@@ -197,7 +199,7 @@ class Session:
         old = self.journal
         self.conn.close()
         self._conn = self._open_connection()
-        self._journal = Journal(self._conn, old.jsonl)
+        self._journal = Journal(self._conn, old.jsonl, key=old.key)
         self._journal.carry_over(old)
 
     def close(self) -> None:

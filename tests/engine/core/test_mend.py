@@ -146,6 +146,17 @@ class TestRefused:
         assert "ends at seq 10" in plan.refusal.what
         assert plan.refusal.exit_code == 4 and plan.actions == ()
 
+    def test_a_lost_run_tail_after_damage_is_cut_not_refused(self, tmp_path):
+        """Damage over a dead run's JSONL-only records, one intact after it: cut them all."""
+        table = chain([*run_start(DEAD)], after=HEALTHY)
+        more = chain([*run_end(DEAD)], after=table)
+        raw = lines_of(table) + b"\x00" * 80 + b"\n" + lines_of(more[len(table) + 1 :])
+        plan = diagnose(read_snapshot(tmp_path, table, raw), facts(2))
+        assert action_kinds(plan)[0] == REWRITE_JSONL
+        assert plan.actions[0].events == table
+        assert plan.actions[0].data["dropped_seqs"] == [len(table) + 2]
+        assert "cut with them" in plan.actions[0].detail
+
     def test_empty_table_cannot_vouch_for_the_middle(self, tmp_path):
         """No table, damage between JSONL events: refused (nothing holds what stood there)."""
         raw = lines_of(HEALTHY[:2]) + b"\xff\n" + lines_of(HEALTHY[3:])

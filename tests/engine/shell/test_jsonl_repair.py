@@ -159,26 +159,48 @@ class TestPowerLossDamage:
         assert_mended(project, rows)
 
 
-class TestUnvouchedDamage:
-    def test_damage_before_events_the_table_lacks_is_refused_naming_the_line(self, project: Path):
-        """Two JSONL-only events, the first garbled: exit 4 naming its line; nothing changed."""
+def forged_tail(root: Path, *kinds: Kind) -> list:
+    """Events of `kinds` sealed after the table's last event (a JSONL-only tail)."""
+    events = table_events(root / DB)
+    out, prev, seq = [], events[-1].hash, events[-1].seq
+    for kind in kinds:
+        seq += 1
+        data = {"backup_id": "v0000-x"} if kind is Kind.RESTORE_STARTED else {"command": "up"}
+        event = seal(Draft("deadbeef0001", kind, None, data), seq=seq, prev=prev)
+        out.append(event)
+        prev = event.hash
+    return out
+
+
+class TestDamageTheTableCannotVouchFor:
+    def test_a_run_s_unsynced_tail_garbled_before_its_last_line_is_cut(self, project: Path):
+        """A dead run's JSONL-only `run_started`, `lock_acquired`: the first garbled, the second
+        intact. Both are cut (kept aside): the state a power cut that lost them leaves."""
+        rows = rows_digest(project / DB)
+        one, two = forged_tail(project, Kind.RUN_STARTED, Kind.LOCK_ACQUIRED)
+        jsonl = project / JSONL
+        with jsonl.open("ab") as fh:
+            fh.write(b"\x00" * len(encode(one)) + b"\n" + (encode(two) + "\n").encode())
+        damaged = jsonl.read_bytes()
+        ok(schemalog(project, "up"))
+        assert_mended(project, rows)
+        (repair,) = [d for d in repairs(project) if d["what"] == "damaged_lines"]
+        assert repair["dropped_seqs"] == [two.seq]
+        assert Path(repair["saved_to"]).read_bytes() == damaged
+
+    def test_damage_before_a_restore_the_table_lacks_is_refused_naming_the_line(
+        self, project: Path
+    ):
+        """Damage before a JSONL-only `restore_started`: exit 4 naming the line; nothing changed."""
         events = table_events(project / DB)
-        last = events[-1]
-        one = seal(
-            Draft("deadbeef0001", Kind.RUN_STARTED, None, {"command": "up"}),
-            seq=last.seq + 1,
-            prev=last.hash,
-        )
-        two = seal(
-            Draft("deadbeef0001", Kind.LOCK_ACQUIRED, None, {}), seq=last.seq + 2, prev=one.hash
-        )
+        one, two = forged_tail(project, Kind.RUN_STARTED, Kind.RESTORE_STARTED)
         jsonl = project / JSONL
         with jsonl.open("ab") as fh:
             fh.write(b"\x00" * len(encode(one)) + b"\n" + (encode(two) + "\n").encode())
         before = digests(project)
         proc = ok(schemalog(project, "recover"), 4)
         assert f"JSONL line {len(events) + 1} is not JSON" in proc.stderr
-        assert f"ends at seq {last.seq}" in proc.stderr
+        assert f"ends at seq {events[-1].seq}" in proc.stderr
         status = document(ok(schemalog(project, "status", "--json")))
         assert any(a.startswith("needs a human: JSONL line") for a in status["recovery_actions"])
         ok(schemalog(project, "up"), 4)
