@@ -19,11 +19,13 @@ from schemalog.engine.core.diagnosis import diagnose, tampering_refusal
 from schemalog.engine.core.fingerprint import schema_fingerprint
 from schemalog.engine.core.history import HistoryEntry
 from schemalog.engine.core.history import history as derive_history
+from schemalog.engine.core.keying import sealing
 from schemalog.engine.core.mend import journal_view
 from schemalog.engine.files.registry import Registry, check_against_journal, load_registry
 from schemalog.engine.shell.lock import LockStatus, probe
 from schemalog.engine.shell.recovery import read_facts
 from schemalog.engine.shell.session import Session
+from schemalog.journal.chain import keyed_since
 from schemalog.journal.events import Event
 from schemalog.journal.journal import Snapshot
 from schemalog.journal.replay import State
@@ -132,7 +134,7 @@ def replay(ctx: Context, until: int | None = None) -> State:
     """
     with Session(ctx, command="replay", write=False) as session:
         snap, refusal = journal_view(session.journal.snapshot())
-        refusal = refusal or tampering_refusal(snap.consistency)
+        refusal = refusal or tampering_refusal(snap.consistency) or sealing(snap, adopt=False)[1]
         if refusal is not None:
             raise refusal
         return replay_events(snap.longest, until=until)
@@ -171,6 +173,14 @@ def verify(ctx: Context) -> list[dict[str, Any]]:
         cons = snap.consistency
         if raw.jsonl.damaged:
             check("jsonl_damage", False, _damage_detail(raw, unvouched))
+        unkeyed = sealing(snap, adopt=False)[1]
+        if snap.key is not None:
+            since = keyed_since(snap.longest)
+            check(
+                "journal_key",
+                unkeyed is None,
+                unkeyed.what if unkeyed else f"keyed from seq {since}",
+            )
         events_held = max(len(snap.table.events), len(snap.jsonl.events))
         check(
             "journal_chain",
@@ -207,7 +217,7 @@ def verify(ctx: Context) -> list[dict[str, Any]]:
         registry = _check_files(ctx, state, check)
         if registry is not None:
             _run_verify_queries(conn, registry, state, check)
-    refusal = unvouched or tampering_refusal(cons)
+    refusal = unvouched or tampering_refusal(cons) or unkeyed
     if refusal is not None:
         refusal.checks = checks  # type: ignore[attr-defined]
         raise refusal

@@ -22,8 +22,8 @@ from typing import Any
 import attrs
 
 from schemalog.engine.base.errors import DatabaseCorrupt, IrreconcilableState, NeedsHuman
+from schemalog.engine.core.keying import SEAL_WITH_KEY, key_refusal, sealing
 from schemalog.engine.core.mend import JsonlMend, mend_jsonl
-from schemalog.journal.chain import KEY_MISSING
 from schemalog.journal.consistency import Consistency
 from schemalog.journal.errors import JournalChainBroken, JournalsDiverged
 from schemalog.journal.events import Event, Kind
@@ -149,14 +149,7 @@ def tampering_refusal(cons: Consistency) -> NeedsHuman | None:
     where = "table" if cons.table_break else "JSONL"
     brk = cons.table_break or cons.jsonl_break
     if brk is not None and brk.key_problem is not None:
-        return JournalChainBroken(
-            f"the {where} journal cannot be checked from seq {brk.seq}: {brk.reason}",
-            hint="set journal_key_file (SCHEMALOG_JOURNAL_KEY_FILE, --journal-key-file) to the "
-            "key this journal was sealed with"
-            if brk.key_problem == KEY_MISSING
-            else "check journal_key_file: it must name the key this journal was sealed with "
-            "(if it does, the journal was rewritten: see the recovery runbook, tampering)",
-        )
+        return key_refusal(where, brk)
     return JournalChainBroken(
         f"the {where} journal's hash chain breaks at seq {cons.first_break}: "
         f"{brk.reason if brk else ''}",
@@ -193,7 +186,9 @@ def implausible_tail(common: Sequence[Event], jsonl_only: Sequence[Event]) -> Ev
     return None
 
 
-def diagnose(snapshot: Snapshot, facts: DatabaseFacts, *, current_run: str = "") -> RecoveryPlan:
+def diagnose(
+    snapshot: Snapshot, facts: DatabaseFacts, *, current_run: str = "", adopt_key: bool = False
+) -> RecoveryPlan:
     """Decide how to bring journals and database to a consistent state. Pure.
 
     Refuses (IrreconcilableState / JournalsDiverged / JournalChainBroken / DatabaseCorrupt)
@@ -223,7 +218,12 @@ def diagnose(snapshot: Snapshot, facts: DatabaseFacts, *, current_run: str = "")
                 )
             )
 
+    seal, unkeyed = sealing(snapshot, adopt=adopt_key)
+    if unkeyed is not None:
+        return RecoveryPlan(refusal=unkeyed)
     actions: list[Action] = mend_actions(snapshot, mend)
+    if seal is not None:
+        actions.append(Action(SEAL_WITH_KEY, seal))
     if cons.table_only:
         actions.append(
             Action(

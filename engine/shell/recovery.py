@@ -90,9 +90,10 @@ def read_facts(
 
 
 def plan_recovery(
-    session: Recovering, *, force_integrity: bool = False
+    session: Recovering, *, force_integrity: bool = False, adopt_key: bool = False
 ) -> tuple[Snapshot, RecoveryPlan]:
-    """Read everything and decide (no writes)."""
+    """Read everything and decide (no writes); `adopt_key`: seal a plain journal with the
+    configured journal key (only `schemalog recover` asks)."""
     journal = session.journal
     try:
         snapshot = journal.snapshot()
@@ -106,18 +107,23 @@ def plan_recovery(
         paths=session.paths,
         events=journal_view(snapshot)[0].longest,
     )
-    return snapshot, diagnose(snapshot, facts, current_run=session.run_id)
+    return snapshot, diagnose(snapshot, facts, current_run=session.run_id, adopt_key=adopt_key)
 
 
 def recover(
-    session: Recovering, *, force_integrity: bool = False, dry_run: bool = False
+    session: Recovering,
+    *,
+    force_integrity: bool = False,
+    dry_run: bool = False,
+    adopt_key: bool = False,
 ) -> RecoveryPlan:
     """Bring the session's database and journals to a consistent state.
 
     Raises the plan's refusal (exit 4) without changing anything. With `dry_run`, returns the
-    plan without applying it. Requires the lock.
+    plan without applying it. With `adopt_key`, a journal started without a key is sealed with
+    the configured one from the next event on. Requires the lock.
     """
-    snapshot, plan = plan_recovery(session, force_integrity=force_integrity)
+    snapshot, plan = plan_recovery(session, force_integrity=force_integrity, adopt_key=adopt_key)
     if plan.refusal is not None:
         raise plan.refusal
     snapshot = plan.snapshot or snapshot  # a damaged JSONL: as it is once mended
