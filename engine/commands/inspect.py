@@ -15,6 +15,7 @@ import attrs
 from schemalog.engine.base.connection import integrity_problems
 from schemalog.engine.base.context import Context
 from schemalog.engine.base.errors import CheckFailed, SchemalogError
+from schemalog.engine.base.readonly import query_read_only
 from schemalog.engine.core.diagnosis import diagnose, tampering_refusal
 from schemalog.engine.core.fingerprint import schema_fingerprint
 from schemalog.engine.core.history import HistoryEntry
@@ -264,7 +265,7 @@ def _run_verify_queries(
             continue
         for position, query in enumerate(mig.verify, start=1):
             try:
-                rows = conn.execute(query).fetchmany(2)
+                rows = query_read_only(conn, query)  # a verify query never writes
                 ok = len(rows) == 1 and bool(rows[0][0])
                 detail = "ok" if ok else f"returned {rows!r}"
             except sqlite3.Error as exc:

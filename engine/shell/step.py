@@ -16,6 +16,7 @@ from typing import Any
 
 from schemalog.engine.base.connection import sqlite_reason
 from schemalog.engine.base.errors import MigrationFailed, StepFailed, VerificationFailed
+from schemalog.engine.base.readonly import query_read_only
 from schemalog.engine.core.fingerprint import schema_fingerprint
 from schemalog.engine.core.plan import Step
 from schemalog.journal.events import Kind
@@ -175,7 +176,7 @@ class StepRunner:
             result: Any = None
             error = None
             try:
-                rows = self.conn.execute(query).fetchmany(2)
+                rows = query_read_only(self.conn, query)  # a verify query never writes
                 result = [list(r) for r in rows]
                 ok = len(rows) == 1 and len(rows[0]) >= 1 and bool(rows[0][0])
                 if not ok:
