@@ -70,7 +70,8 @@ def _open(path: Path, flags: int, mode: int = FILE_MODE) -> int:
     try:
         return os.open(path, flags | _NOFOLLOW | _CLOEXEC | _BINARY, mode)
     except OSError as exc:
-        if exc.errno in (errno.ELOOP, errno.EMLINK) or (not _NOFOLLOW and os.path.islink(path)):
+        # O_NOFOLLOW refuses a link with ELOOP; O_CREAT | O_EXCL with EEXIST.
+        if exc.errno in (errno.ELOOP, errno.EMLINK) or os.path.islink(path):
             raise _refused(Path(path)) from exc
         raise
 

@@ -32,6 +32,7 @@ from schemalog.engine.shell import signals
 from schemalog.engine.shell.lock import Holder, MigrationLock
 from schemalog.engine.shell.preflight import check_writable
 from schemalog.journal import failpoints
+from schemalog.journal.durable import create_private_file
 from schemalog.journal.events import Draft, Kind
 from schemalog.journal.journal import Journal
 from schemalog.journal.jsonl import JsonlStore
@@ -157,6 +158,11 @@ class Session:
                 conn = self.ctx.connect()
                 conn.isolation_level = None
             elif self.write:
+                if not db.exists():
+                    # SQLite would create it with the umask's mode; schemalog's files are 0600
+                    # (SQLite gives its -journal, -wal and -shm the database file's mode).
+                    with contextlib.suppress(FileExistsError):
+                        create_private_file(db)
                 conn = open_database(db, mode="rwc", timeout=max(self.remaining(), 0.1))
             else:
                 conn = open_database(db, mode="ro", timeout=_READ_TIMEOUT_S)
