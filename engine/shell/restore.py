@@ -38,6 +38,7 @@ from schemalog.engine.base.connection import IntegrityLevel, integrity_problems,
 from schemalog.engine.base.errors import (
     BackupVerificationFailed,
     IrreconcilableState,
+    PlantedSymlink,
     RestoreError,
     SchemalogError,
 )
@@ -267,6 +268,8 @@ def _copy_in(
             for partial in preserved:
                 remove_tree(partial)
             cause = failure[0] if failure else e
+            if isinstance(cause, PlantedSymlink):
+                raise cause from None  # exit 2, its own message: nothing was written through it
             reason = os_reason(cause) if isinstance(cause, OSError) else str(cause)
             msg = f"cannot preserve {database} before restoring backup {record.id}: {reason}"
             raise RestoreError(
