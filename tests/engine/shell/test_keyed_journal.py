@@ -13,13 +13,14 @@ from pathlib import Path
 import attrs
 import pytest
 
-from schemalog.journal.chain import GENESIS, compute_hash, find_break, key_id, seal
-from schemalog.journal.codec import encode, unstructure
+from schemalog.journal.chain import find_break, key_id, seal
+from schemalog.journal.codec import encode
 from schemalog.journal.events import Draft, Event, Kind
 from schemalog.journal.table import _CREATE, TableStore
 from tests.engine.conftest import assert_journals_identical, jsonl_events, table_events
 from tests.engine.procs import DB, digests, document, make_project, ok, rows_digest, schemalog
 from tests.engine.procs import seed_rows as seed
+from tests.journal.test_keyed_chain import forge
 
 JSONL = DB + ".journal.jsonl"
 STEPS = 4
@@ -70,17 +71,6 @@ def write_both(root: Path, events: list[Event]) -> None:
         TableStore(conn).append(events)
         conn.execute(_CREATE[1])
         conn.execute(_CREATE[2])
-
-
-def resealed(events: list[Event], start: int, key: bytes | None, **change) -> list[Event]:
-    """`events` with event `start` changed and every hash from it on recomputed with `key`
-    (plain SHA-256 when None)."""
-    out = list(events[:start])
-    for i, event in enumerate(events[start:], start=start):
-        changed = attrs.evolve(event, **(change if i == start else {}))
-        changed = attrs.evolve(changed, prev=out[-1].hash if out else GENESIS)
-        out.append(attrs.evolve(changed, hash=compute_hash(unstructure(changed), key)))
-    return out
 
 
 def append_forged(root: Path, draft: Draft) -> Event:
@@ -185,7 +175,7 @@ class TestWhatNoKeyDetects:
         """An event of the JSONL edited, every later hash recomputed: exit 4, nothing changed."""
         migrate(project)
         events = list(jsonl_events(project / DB))
-        forged = resealed(events, 5, None, data={**events[5].data, "name": "forged"})
+        forged = forge(events, 5, None, data={**events[5].data, "name": "forged"})
         (project / JSONL).write_bytes(b"".join((encode(e) + "\n").encode() for e in forged))
         before = digests(project)
         proc = ok(schemalog(project, "up"), 4)
@@ -223,7 +213,7 @@ class TestWhatNoKeyDetects:
         """The limit of the plain chain: both journals rewritten consistently pass every check."""
         migrate(project)
         events = list(table_events(project / DB))
-        write_both(project, resealed(events, 1, None, data={**events[1].data, "host": "forged"}))
+        write_both(project, forge(events, 1, None, data={**events[1].data, "host": "forged"}))
         status = document(ok(schemalog(project, "status", "--json")))
         assert not status["needs_recovery"] and status["journal"]["consistent"]
         ok(schemalog(project, "verify"))
@@ -250,7 +240,7 @@ class TestWhatAKeyDetects:
         migrate(project, *keyed(key_file))
         events = list(table_events(project / DB))
         start %= len(events)
-        forged = resealed(events, start, None, data={**events[start].data, "forged": True})
+        forged = forge(events, start, None, data={**events[start].data, "forged": True})
         write_both(project, forged)
         proc = ok(schemalog(project, *keyed(key_file), "up"), 4)
         assert f"seq {start + 1}" in proc.stderr
@@ -262,7 +252,7 @@ class TestWhatAKeyDetects:
         migrate(project, *keyed(key_file))
         events = [e for e in table_events(project / DB) if e.kind is not Kind.JOURNAL_KEYED]
         renumbered = [attrs.evolve(e, seq=i) for i, e in enumerate(events, start=1)]
-        write_both(project, resealed(renumbered, 0, None))
+        write_both(project, forge(renumbered, 0, None))
         proc = ok(schemalog(project, *keyed(key_file), "up"), 4)
         assert "sealed without a key" in proc.stderr
 
