@@ -211,7 +211,7 @@ def _coerce_paths(values: dict[str, Any]) -> dict[str, Any]:
     """Path settings given as strings or relative paths become absolute Paths, anchored at
     the working directory now (so a later `chdir` changes nothing)."""
     out = dict(values)
-    for name in ("database", "migrations", "backup_dir"):
+    for name in ("database", "migrations", "backup_dir", "journal_key_file"):
         if isinstance(out.get(name), str | Path):
             out[name] = Path(out[name]).absolute()
     return out

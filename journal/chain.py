@@ -1,34 +1,75 @@
-"""The hash chain: sealing drafts into events and checking a sequence of events."""
+"""The hash chain: sealing drafts into events and checking a sequence of events.
+
+Two modes. Without a key, `hash` is the SHA-256 of the canonical JSON of the event's other
+fields: it detects accidental damage and an edit of one journal, but anyone can recompute it.
+With a secret key (setting `journal_key_file`), events from a `journal_keyed` event on are
+sealed with HMAC-SHA-256 under that key: only a key holder can write an event that checks,
+so a rewrite of both journals by anyone else is detected. A journal started without a key
+stays plain up to its `journal_keyed` event (written by the first command that had the key),
+and every event from there on must be keyed. What each mode detects and what it cannot is in
+`schemalog help events`.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import attrs
 
 from schemalog.journal.clock import now
 from schemalog.journal.codec import canonical, converter
-from schemalog.journal.events import Draft, Event
+from schemalog.journal.events import Draft, Event, Kind
 
-__all__ = ["GENESIS", "ChainBreak", "compute_hash", "find_break", "seal"]
+__all__ = [
+    "GENESIS",
+    "KEY_MISMATCH",
+    "KEY_MISSING",
+    "ChainBreak",
+    "compute_hash",
+    "find_break",
+    "key_id",
+    "keyed_since",
+    "seal",
+]
 
 #: `prev` of the first event.
 GENESIS = "0" * 64
+#: `ChainBreak.key_problem`: the journal is keyed from here on, and no key was given.
+KEY_MISSING = "missing"
+#: `ChainBreak.key_problem`: the `journal_keyed` event does not check under the key given.
+KEY_MISMATCH = "mismatch"
 
 
-def compute_hash(fields: dict) -> str:
-    """SHA-256 hex of the canonical JSON of an event's fields other than `hash`."""
-    body = {k: v for k, v in fields.items() if k != "hash"}
-    return hashlib.sha256(canonical(body).encode("utf-8")).hexdigest()
+def compute_hash(fields: dict, key: bytes | None = None) -> str:
+    """The hex digest of the canonical JSON of an event's fields other than `hash`:
+    SHA-256, or HMAC-SHA-256 under `key`."""
+    body = canonical({k: v for k, v in fields.items() if k != "hash"}).encode("utf-8")
+    if key is None:
+        return hashlib.sha256(body).hexdigest()
+    return hmac.new(key, body, hashlib.sha256).hexdigest()
+
+
+def key_id(key: bytes) -> str:
+    """A public name for `key` (16 hex characters), recorded in `journal_keyed`: it tells a
+    wrong key from a forged event in messages, and reveals nothing about the key."""
+    return hmac.new(key, b"schemalog journal key id", hashlib.sha256).hexdigest()[:16]
 
 
 def seal(
-    draft: Draft, *, seq: int, prev: str, ts: str | None = None, id: str | None = None
+    draft: Draft,
+    *,
+    seq: int,
+    prev: str,
+    ts: str | None = None,
+    id: str | None = None,
+    key: bytes | None = None,
 ) -> Event:
-    """The event for `draft` placed at `seq` after the event whose hash is `prev`."""
+    """The event for `draft` placed at `seq` after the event whose hash is `prev`, its hash
+    keyed with `key` when given."""
     fields = {
         "seq": seq,
         "id": id or str(uuid.uuid4()),
@@ -40,26 +81,47 @@ def seal(
         "data": json.loads(canonical(draft.data)),
         "prev": prev,
     }
-    fields["hash"] = compute_hash(fields)
+    fields["hash"] = compute_hash(fields, key)
     return converter.structure(fields, Event)
+
+
+def keyed_since(events: Sequence[Event]) -> int | None:
+    """The seq of the `journal_keyed` event among `events` (None: the chain is plain). Pure."""
+    for event in events:
+        if event.kind is Kind.JOURNAL_KEYED:
+            return event.seq
+    return None
 
 
 @attrs.frozen
 class ChainBreak:
-    """Where and why a sequence of events stops being a valid chain."""
+    """Where and why a sequence of events stops being a valid chain.
+
+    `key_problem` is KEY_MISSING or KEY_MISMATCH when the break is the journal key's (no key
+    given for a keyed journal; the `journal_keyed` event does not check under the key given),
+    None for any other break.
+    """
 
     seq: int
     index: int
     reason: str
+    key_problem: str | None = None
 
 
 def find_break(
-    events: Iterable[Event], *, start_seq: int = 1, start_prev: str = GENESIS
+    events: Iterable[Event],
+    *,
+    start_seq: int = 1,
+    start_prev: str = GENESIS,
+    key: bytes | None = None,
+    keyed: bool = False,
 ) -> ChainBreak | None:
     """The first place where `events` is not a gap-free, correctly hashed chain, or None.
 
-    Read-only and pure. Checks, in order: seq is the next number (no gap, no
-    duplicate), `prev` is the previous event's hash, `hash` matches the content.
+    Read-only and pure. Checks, in order: seq is the next number (no gap, no duplicate),
+    `prev` is the previous event's hash, `hash` matches the content: plain SHA-256 before the
+    first `journal_keyed` event (or from the start when `keyed`, for a continuation of a keyed
+    chain), HMAC-SHA-256 under `key` from it on.
     """
     expect_seq, expect_prev = start_seq, start_prev
     for index, event in enumerate(events):
@@ -70,7 +132,30 @@ def find_break(
             )
         if event.prev != expect_prev:
             return ChainBreak(event.seq, index, "prev does not match the previous event's hash")
-        if compute_hash(converter.unstructure(event)) != event.hash:
-            return ChainBreak(event.seq, index, "hash does not match the event's content")
+        marker = event.kind is Kind.JOURNAL_KEYED and not keyed
+        keyed = keyed or marker
+        if keyed and key is None:
+            return ChainBreak(
+                event.seq,
+                index,
+                "the journal is sealed with a key from here on (journal_keyed), and no "
+                "journal key is configured",
+                KEY_MISSING,
+            )
+        if compute_hash(converter.unstructure(event), key if keyed else None) != event.hash:
+            if marker and key is not None:
+                return ChainBreak(event.seq, index, _mismatch(event, key), KEY_MISMATCH)
+            what = "keyed hash" if keyed else "hash"
+            return ChainBreak(event.seq, index, f"{what} does not match the event's content")
         expect_seq, expect_prev = event.seq + 1, event.hash
     return None
+
+
+def _mismatch(marker: Event, key: bytes) -> str:
+    recorded = marker.data.get("key_id")
+    if recorded and recorded != key_id(key):
+        return (
+            f"the journal is sealed with key {recorded} from here on (journal_keyed), and the "
+            f"configured key is {key_id(key)}"
+        )
+    return "the journal_keyed event does not check under the configured key (forged, or edited)"

@@ -54,8 +54,11 @@ class Consistency:
         return min(seqs) if seqs else None
 
 
-def compare(table: Sequence[Event], jsonl: Sequence[Event]) -> Consistency:
-    """Compare the events of the two stores, hash by hash. Pure."""
+def compare(
+    table: Sequence[Event], jsonl: Sequence[Event], *, key: bytes | None = None
+) -> Consistency:
+    """Compare the events of the two stores, hash by hash; check each chain (keyed chains
+    under `key`). Pure."""
     common = 0
     diverged_at = None
     for a, b in zip(table, jsonl, strict=False):
@@ -72,6 +75,6 @@ def compare(table: Sequence[Event], jsonl: Sequence[Event]) -> Consistency:
         table_only=table_only,
         jsonl_only=jsonl_only,
         diverged_at=diverged_at,
-        table_break=find_break(table),
-        jsonl_break=find_break(jsonl),
+        table_break=find_break(table, key=key),
+        jsonl_break=find_break(jsonl, key=key),
     )

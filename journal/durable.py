@@ -34,9 +34,12 @@ __all__ = [
     "os_reason",
     "read_at",
     "read_descriptor",
+    "read_nofollow",
     "refuse_symlink",
+    "replace_private_file",
     "write_all",
     "write_at",
+    "write_private_file",
 ]
 
 FILE_MODE = 0o600
@@ -74,7 +77,8 @@ def _open(path: Path, flags: int, mode: int = FILE_MODE) -> int:
     try:
         return os.open(path, flags | _NOFOLLOW | _CLOEXEC | _BINARY, mode)
     except OSError as exc:
-        if exc.errno in (errno.ELOOP, errno.EMLINK) or (not _NOFOLLOW and os.path.islink(path)):
+        # O_NOFOLLOW refuses a link with ELOOP; O_CREAT | O_EXCL with EEXIST.
+        if exc.errno in (errno.ELOOP, errno.EMLINK) or os.path.islink(path):
             raise _refused(Path(path)) from exc
         raise
 
@@ -134,6 +138,51 @@ def open_rw_nofollow(path: Path) -> tuple[int, bool]:
         return _open(path, os.O_RDWR), False
     _private(fd, True)
     return fd, True
+
+
+def read_nofollow(path: Path) -> bytes:
+    """The bytes of the file `path`, never read through a link (PlantedSymlink)."""
+    fd = _open(path, os.O_RDONLY)
+    try:
+        chunks = []
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def write_private_file(path: Path, data: bytes) -> None:
+    """Create `path` (mode 0600, must not exist, never through a link) holding `data`, fsynced,
+    its directory entry fsynced too. On failure the partial file is removed."""
+    fd = _open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+    try:
+        _private(fd, True)
+        write_all(fd, data)
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        raise
+    os.close(fd)
+    fsync_dir(Path(path).parent)
+
+
+def replace_private_file(path: Path, data: bytes) -> None:
+    """Replace the file `path` by one holding `data` (mode 0600), atomically: a new temporary
+    file beside it, fsync, rename over `path`, fsync of the directory. A crash leaves either
+    the old file or the new one at `path` (and perhaps the temporary file, replaced by the
+    next call). A link at `path` or at the temporary path is refused (PlantedSymlink)."""
+    path = Path(path)
+    refuse_symlink(path)
+    tmp = path.with_name(path.name + ".replace-tmp")
+    refuse_symlink(tmp)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(tmp)  # left by a crash during an earlier replacement
+    write_private_file(tmp, data)
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
 
 
 def make_private_dir(path: Path) -> None:

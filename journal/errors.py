@@ -13,6 +13,7 @@ __all__ = [
     "JournalCorrupt",
     "JournalError",
     "JournalLayoutError",
+    "JournalNotKeyed",
     "JournalTableUnwritable",
     "JournalUnavailable",
     "JournalUnsettled",
@@ -78,6 +79,11 @@ class JournalChainBroken(JournalError):
 
 class JournalsDiverged(JournalError):
     """Raised when the table and the JSONL hold different events at the same seq."""
+
+
+class JournalNotKeyed(JournalError):
+    """Raised when a journal key is configured for a journal whose events were all sealed
+    without one: sealed from the next event on only by `schemalog recover`."""
 
 
 class JournalLayoutError(JournalError):

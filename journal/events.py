@@ -41,6 +41,8 @@ class Kind(enum.StrEnum):
     ATTEMPT_INTERRUPTED = "attempt_interrupted"
     JOURNAL_REPAIRED = "journal_repaired"
     CHECKSUM_ACCEPTED = "checksum_accepted"
+    #: From this event on, the chain is HMAC-SHA-256 under the journal key (journal/chain.py).
+    JOURNAL_KEYED = "journal_keyed"
     # The fleet journal (`schemalog fleet up`): one fleet run over many databases.
     FLEET_STARTED = "fleet_started"
     DATABASE_STARTED = "database_started"
@@ -62,8 +64,9 @@ class Draft:
 class Event:
     """One immutable entry of the journal, identical in the table and in the JSONL.
 
-    `hash` is the SHA-256 of the canonical JSON of every other field (so it covers
-    `prev`, the previous event's hash). `data` must be treated as read-only.
+    `hash` is the SHA-256 (HMAC-SHA-256 under the journal key, from a `journal_keyed` event
+    on) of the canonical JSON of every other field (so it covers `prev`, the previous event's
+    hash). `data` must be treated as read-only.
     """
 
     seq: int

@@ -28,10 +28,15 @@ from collections.abc import Sequence
 import attrs
 
 from schemalog.journal import failpoints
-from schemalog.journal.chain import GENESIS, seal
+from schemalog.journal.chain import GENESIS, key_id, keyed_since, seal
 from schemalog.journal.consistency import Consistency, compare
-from schemalog.journal.errors import JournalTableUnwritable, JournalUnavailable, JournalUnsettled
-from schemalog.journal.events import Draft, Event
+from schemalog.journal.errors import (
+    JournalChainBroken,
+    JournalTableUnwritable,
+    JournalUnavailable,
+    JournalUnsettled,
+)
+from schemalog.journal.events import Draft, Event, Kind
 from schemalog.journal.jsonl import JsonlStore
 from schemalog.journal.store import ReadResult
 from schemalog.journal.table import TableStore
@@ -46,6 +51,8 @@ class Snapshot:
     table: ReadResult
     jsonl: ReadResult
     consistency: Consistency
+    #: The journal key the chains were checked under (None: plain chains).
+    key: bytes | None = attrs.field(default=None, repr=False, eq=False)
 
     @property
     def longest(self) -> tuple[Event, ...]:
@@ -57,11 +64,17 @@ class Snapshot:
 class Journal:
     """Appends events to `schemalog_journal` (through `conn`) and to the JSONL file."""
 
-    def __init__(self, conn: sqlite3.Connection, jsonl: JsonlStore) -> None:
+    def __init__(
+        self, conn: sqlite3.Connection, jsonl: JsonlStore, *, key: bytes | None = None
+    ) -> None:
         if conn.isolation_level is not None:
             msg = "the journal needs a connection in autocommit mode (isolation_level=None)"
             raise ValueError(msg)
         self.conn = conn
+        #: The journal key: chains are checked under it, and events sealed with it from the
+        #: chain's `journal_keyed` event on (written before the first event it seals).
+        self.key = key
+        self._keyed_since: int | None = None
         self.table = TableStore(conn)
         self.jsonl = jsonl
         self._head: tuple[int, str] = (0, GENESIS)
@@ -89,10 +102,12 @@ class Journal:
     def continue_after(self, events: Sequence[Event]) -> None:
         """Continue the chain after the last of `events` (both stores must hold them)."""
         self._head = (events[-1].seq, events[-1].hash) if events else (0, GENESIS)
+        self._keyed_since = keyed_since(events)
 
     def carry_over(self, old: Journal) -> None:
         """Continue where `old` (the journal of a replaced connection) stood."""
         self._head = old._head
+        self._keyed_since = old._keyed_since
         self._offline = old._offline
         self._table_behind = list(old._table_behind)
         self._jsonl_behind = list(old._jsonl_behind)
@@ -126,7 +141,12 @@ class Journal:
         """Read both stores and compare them. Read-only."""
         table = self.table.read()
         jsonl = self.jsonl.read()
-        return Snapshot(table=table, jsonl=jsonl, consistency=compare(table.events, jsonl.events))
+        return Snapshot(
+            table=table,
+            jsonl=jsonl,
+            consistency=compare(table.events, jsonl.events, key=self.key),
+            key=self.key,
+        )
 
     # -- appending -----------------------------------------------------------
 
@@ -305,9 +325,21 @@ class Journal:
         self._check_settled()
         events = []
         seq, prev = self._head
+        keyed = self._keyed_since is not None and self._keyed_since <= seq
+        if keyed and self.key is None:
+            raise JournalChainBroken(
+                f"the journal is sealed with a key from seq {self._keyed_since} on, and no "
+                "journal key is configured",
+                hint="set journal_key_file (or SCHEMALOG_JOURNAL_KEY_FILE) to the key file",
+            )
+        if self.key is not None and not keyed and drafts:
+            # The first event this key seals: from here on every event must check under it.
+            marker = {"since_seq": seq + 1, "plain_events": seq, "key_id": key_id(self.key)}
+            drafts = [Draft(drafts[0].run_id, Kind.JOURNAL_KEYED, None, marker), *drafts]
+            self._keyed_since = seq + 1
         for draft in drafts:
             seq += 1
-            event = seal(draft, seq=seq, prev=prev)
+            event = seal(draft, seq=seq, prev=prev, key=self.key)
             events.append(event)
             prev = event.hash
         return events

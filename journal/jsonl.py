@@ -10,6 +10,7 @@ that recovery mirrors back from the table.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,12 +18,19 @@ from typing import Literal, get_args
 
 from schemalog.journal import failpoints
 from schemalog.journal.codec import decode, encode
-from schemalog.journal.durable import fsync_dir, open_append, os_reason, refuse_symlink
+from schemalog.journal.durable import (
+    fsync_dir,
+    open_append,
+    open_rw_nofollow,
+    os_reason,
+    refuse_symlink,
+    replace_private_file,
+)
 from schemalog.journal.errors import JournalCorrupt, JournalUnavailable
 from schemalog.journal.events import Event
-from schemalog.journal.store import ReadResult, TornTail
+from schemalog.journal.store import DamagedRange, ReadResult, TornTail
 
-__all__ = ["DURABILITIES", "Durability", "JsonlStore"]
+__all__ = ["DURABILITIES", "Durability", "JsonlStore", "damage_error"]
 
 #: `normal` fsyncs at the end of every command and before a restore; `full` after every append.
 Durability = Literal["normal", "full"]
@@ -45,10 +53,15 @@ class JsonlStore:
         return self.path.exists()
 
     def read(self) -> ReadResult:
-        """Every complete line decoded; bytes after the last newline are returned as `torn`.
+        """Every complete line that holds an event, decoded; the rest reported, not raised.
 
-        Read-only. Raises JournalCorrupt naming the line number for any bad
-        complete line, and JournalUnavailable if the file cannot be read.
+        Bytes after the last newline are returned as `torn`. Complete lines that hold no event
+        at all (not UTF-8, not JSON, not a JSON object: lost, zeroed or garbled pages) are
+        returned as `damaged` ranges, each naming its lines, bytes and the seqs around it;
+        recovery decides whether the table vouches for them. Read-only. Raises JournalCorrupt
+        naming the line for a line that is a JSON object but not the canonical encoding of an
+        event (an edited line: no power loss writes one), and JournalUnavailable if the file
+        cannot be read.
         """
         refuse_symlink(self.path)
         try:
@@ -62,17 +75,18 @@ class JsonlStore:
             ) from exc
         end = raw.rfind(b"\n") + 1
         torn = TornTail(offset=end, data=raw[end:]) if end < len(raw) else None
-        events = []
-        for lineno, line in enumerate(raw[:end].split(b"\n")[:-1], start=1):
-            try:
-                text = line.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                msg = f"{self.path} line {lineno} is not UTF-8"
-                raise JournalCorrupt(
-                    msg, path=str(self.path), hint="see `schemalog help recovery 'exit 4'`"
-                ) from exc
-            events.append(decode(text, where=f"{self.path.name} line {lineno}"))
-        return ReadResult(events=tuple(events), torn=torn, exists=True)
+        events, damaged = _parse_lines(raw[:end], self.path)
+        return ReadResult(events=tuple(events), torn=torn, exists=True, damaged=tuple(damaged))
+
+    def read_intact(self) -> ReadResult:
+        """`read()` for a reader that has nothing to mend damage from (the fleet journal).
+
+        Raises JournalCorrupt naming the first damaged line. Read-only.
+        """
+        result = self.read()
+        if result.damaged:
+            raise damage_error(self.path, result.damaged[0])
+        return result
 
     def append(self, events: Sequence[Event]) -> None:
         """Write `events` as lines in one write; fsync when durability is `full`.
@@ -155,13 +169,22 @@ class JsonlStore:
             return False
         return True
 
+    def rewrite(self, events: Sequence[Event]) -> None:
+        """Replace the whole file by `events`, one line each (atomically: a temporary file,
+        fsync, rename, fsync of the directory). For recovery, which keeps the old file aside
+        first. Raises OSError (PlantedSymlink for a link at the path)."""
+        self.close()
+        replace_private_file(self.path, "".join(encode(e) + "\n" for e in events).encode("utf-8"))
+
     def cut_torn_tail(self, torn: TornTail) -> None:
         """Remove the torn bytes at the end of the file (the caller has saved them)."""
         self.close()
-        with open(self.path, "r+b") as fh:
-            fh.truncate(torn.offset)
-            fh.flush()
-            os.fsync(fh.fileno())
+        fd, _ = open_rw_nofollow(self.path)
+        try:
+            os.ftruncate(fd, torn.offset)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
     def close(self) -> None:
         """Sync and close the file descriptor (appends reopen it); never raises for the sync
@@ -191,3 +214,66 @@ class JsonlStore:
                     hint="check the directory's permissions and free space",
                 ) from exc
         return self._fd
+
+
+def damage_error(path: Path, damage: DamagedRange) -> JournalCorrupt:
+    """The refusal for damaged JSONL lines that nothing vouches for, naming the first line."""
+    more = f" (lines {damage.lines} hold no event)" if damage.first_line != damage.last_line else ""
+    msg = f"{path} line {damage.first_line} is {damage.reason}{more}"
+    return JournalCorrupt(
+        msg,
+        path=str(path),
+        hint="see the recovery runbook (a damaged JSONL), `schemalog help recovery`",
+    )
+
+
+def _parse_lines(raw: bytes, path: Path) -> tuple[list[Event], list[DamagedRange]]:
+    """The events of the complete lines `raw`, and the ranges of lines that hold none."""
+    events: list[Event] = []
+    damaged: list[DamagedRange] = []
+    opened: tuple[int, int, str] | None = None  # the damaged run: offset, first line, reason
+
+    def close(end: int, last_line: int, next_seq: int | None) -> None:
+        assert opened is not None
+        start, first_line, reason = opened
+        prev_seq = events[-1].seq if events else 0
+        damaged.append(
+            DamagedRange(
+                start, end, first_line, last_line, reason, raw[start:end], prev_seq, next_seq
+            )
+        )
+
+    offset = 0
+    lines = raw.split(b"\n")[:-1]
+    for lineno, line in enumerate(lines, start=1):
+        found = _event_or_damage(line, path, lineno)
+        if isinstance(found, str):
+            opened = opened or (offset, lineno, found)
+        else:
+            if opened is not None:
+                close(offset, lineno - 1, found.seq)
+                opened = None
+            events.append(found)
+        offset += len(line) + 1
+    if opened is not None:
+        close(offset, len(lines), None)
+    return events, damaged
+
+
+def _event_or_damage(line: bytes, path: Path, lineno: int) -> Event | str:
+    """The event a line holds, or why it holds none; raises JournalCorrupt for an edited line."""
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError:
+        return "not UTF-8"
+    try:
+        return decode(text, where=f"{path.name} line {lineno}")
+    except JournalCorrupt as exc:
+        try:
+            parsed = json.loads(text)
+        except ValueError:
+            return "not JSON"
+        if not isinstance(parsed, dict):
+            return "not a JSON object"
+        # A JSON object that is not an event's canonical line was written by someone.
+        raise JournalCorrupt(exc.what, path=str(path), hint=exc.hint) from exc

@@ -9,7 +9,7 @@ import attrs
 
 from schemalog.journal.events import Event
 
-__all__ = ["EventStore", "ReadResult", "TornTail"]
+__all__ = ["DamagedRange", "EventStore", "ReadResult", "TornTail"]
 
 
 @attrs.frozen
@@ -21,19 +21,49 @@ class TornTail:
 
 
 @attrs.frozen
+class DamagedRange:
+    """Complete JSONL lines that hold no event (not UTF-8, not JSON, or not a JSON object):
+    what power loss leaves when pages of the file are lost, zeroed or garbled.
+
+    `offset`/`end` are byte offsets (`end` just after the last line's newline), `first_line`
+    and `last_line` 1-based line numbers; `prev_seq` is the seq of the last event read before
+    the range (0: none) and `next_seq` that of the first event after it (None: none, the range
+    is at the end of the file).
+    """
+
+    offset: int
+    end: int
+    first_line: int
+    last_line: int
+    reason: str
+    data: bytes = attrs.field(repr=False)
+    prev_seq: int = 0
+    next_seq: int | None = None
+
+    @property
+    def lines(self) -> str:
+        """`N` or `N-M`, for messages."""
+        if self.first_line == self.last_line:
+            return str(self.first_line)
+        return f"{self.first_line}-{self.last_line}"
+
+
+@attrs.frozen
 class ReadResult:
-    """The events a store holds, in seq order, and a torn tail if the store has one."""
+    """The events a store holds, in seq order, a torn tail if the store has one, and the
+    ranges of damaged lines between or after them (JSONL only)."""
 
     events: tuple[Event, ...]
     torn: TornTail | None = None
     exists: bool = True
+    damaged: tuple[DamagedRange, ...] = ()
 
 
 class EventStore(Protocol):
     """An append-only sequence of events."""
 
     def read(self) -> ReadResult:
-        """Every event, in order; raises JournalCorrupt for an undecodable entry. Read-only."""
+        """Every event, in order; raises JournalCorrupt for an edited entry. Read-only."""
         ...
 
     def append(self, events: Sequence[Event]) -> None:

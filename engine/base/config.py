@@ -43,7 +43,7 @@ __all__ = ["PYPROJECT_TABLE", "find_config_file", "load_settings"]
 
 PYPROJECT_TABLE = "tool.schemalog"
 _CONFIG_ENV = ENV_PREFIX + "CONFIG"
-_PATH_SETTINGS = ("database", "migrations", "backup_dir")
+_PATH_SETTINGS = ("database", "migrations", "backup_dir", "journal_key_file")
 
 # An example of a good value per setting, used in hints.
 _EXAMPLES: dict[str, object] = {
@@ -60,6 +60,7 @@ _EXAMPLES: dict[str, object] = {
     "retry": True,
     "log_format": "json",
     "functions": "myapp.db:register_sql",
+    "journal_key_file": "/etc/myapp/schemalog.key",
 }
 
 
@@ -174,6 +175,7 @@ def _make_converter() -> cattrs.Converter:
             database=override(struct_hook=_structure_optional_path),
             migrations=override(struct_hook=_structure_path),
             backup_dir=override(struct_hook=_structure_optional_path),
+            journal_key_file=override(struct_hook=_structure_optional_path),
             lock_timeout=override(struct_hook=_structure_seconds),
             retry=override(struct_hook=_structure_bool),
             retention_count=override(struct_hook=_structure_count),

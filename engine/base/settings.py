@@ -145,6 +145,9 @@ class Settings:
     functions: FunctionsSpec | Callable[..., Any] | None = attrs.field(
         default=None, converter=to_functions, validator=_validator(check_functions)
     )
+    #: A file holding the secret key of the journal's keyed chain (HMAC-SHA-256); None: the
+    #: chain is plain SHA-256 (`schemalog help events`, what each mode detects).
+    journal_key_file: Path | None = None
 
     @property
     def paths(self) -> DatabasePaths:

@@ -60,6 +60,11 @@ __all__ = ["cli", "main"]
     metavar="MODULE:CALLABLE",
     help="Register the application's SQL functions on every connection (env SCHEMALOG_FUNCTIONS).",
 )
+@click.option(
+    "--journal-key-file",
+    metavar="FILE",
+    help="Secret key of the journal's keyed chain, HMAC-SHA-256 (env SCHEMALOG_JOURNAL_KEY_FILE).",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Show debug logs and error tracebacks.")
 @click.option("-q", "--quiet", is_flag=True, help="Show only warnings and errors in the logs.")
 @click.option(
@@ -77,6 +82,7 @@ def cli(
     config: Path | None,
     lock_timeout: str | None,
     functions: str | None,
+    journal_key_file: str | None,
     verbose: bool,
     quiet: bool,
     log_format: str | None,
@@ -109,6 +115,7 @@ def cli(
         "lock_timeout": lock_timeout,
         "log_format": log_format,
         "functions": functions,
+        "journal_key_file": journal_key_file,
     }
     ctx.obj = App(
         flags={k: v for k, v in flags.items() if v is not None},

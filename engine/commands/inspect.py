@@ -16,16 +16,20 @@ import attrs
 from schemalog.engine.base.connection import integrity_problems
 from schemalog.engine.base.context import Context
 from schemalog.engine.base.errors import CheckFailed, DatabaseBusy, SchemalogError
+from schemalog.engine.base.readonly import query_read_only
 from schemalog.engine.core.diagnosis import diagnose, tampering_refusal
 from schemalog.engine.core.fingerprint import schema_fingerprint
 from schemalog.engine.core.history import HistoryEntry, Running
 from schemalog.engine.core.history import history as derive_history
+from schemalog.engine.core.keying import sealing
+from schemalog.engine.core.mend import journal_view
 from schemalog.engine.core.schema import read_schema
 from schemalog.engine.core.schema_diff import UNKNOWN, drift_diff
 from schemalog.engine.files.registry import Registry, check_against_journal, load_registry
 from schemalog.engine.shell.lock import LockStatus, probe
 from schemalog.engine.shell.recovery import read_facts
 from schemalog.engine.shell.session import Session
+from schemalog.journal.chain import keyed_since
 from schemalog.journal.consistency import compare
 from schemalog.journal.events import Event
 from schemalog.journal.journal import Snapshot
@@ -167,7 +171,9 @@ def _status_of_database(
             journal={
                 "table_events": len(snap.table.events),
                 "jsonl_events": len(snap.jsonl.events),
-                "consistent": snap.consistency.consistent and snap.jsonl.torn is None,
+                "consistent": snap.consistency.consistent
+                and snap.jsonl.torn is None
+                and not snap.jsonl.damaged,
             },
             last_backup=attrs.asdict(state.backups[-1]) if state.backups else None,
             last_run=attrs.asdict(state.last_run) if state.last_run else None,
@@ -253,8 +259,10 @@ def replay(ctx: Context, until: int | None = None) -> State:
     lock = probe(ctx.settings.paths.lock)
     try:
         with Session(ctx, command="replay", write=False, busy_timeout=_wait(lock)) as session:
-            snap = session.journal.snapshot()
-            refusal = tampering_refusal(snap.consistency)
+            snap, refusal = journal_view(session.journal.snapshot())
+            refusal = (
+                refusal or tampering_refusal(snap.consistency) or sealing(snap, adopt=False)[1]
+            )
             if refusal is not None:
                 raise refusal
             return replay_events(snap.longest, until=until)
@@ -282,7 +290,7 @@ def events(ctx: Context) -> list[Event]:
     lock = probe(ctx.settings.paths.lock)
     try:
         with Session(ctx, command="events", write=False, busy_timeout=_wait(lock)) as session:
-            return list(session.journal.snapshot().longest)
+            return list(journal_view(session.journal.snapshot())[0].longest)
     except DatabaseBusy:
         if not lock.held:
             raise
@@ -303,8 +311,19 @@ def verify(ctx: Context) -> list[dict[str, Any]]:
 
     with Session(ctx, command="verify", write=False) as session:
         conn = session.conn
-        snap = session.journal.snapshot()
+        raw = session.journal.snapshot()
+        snap, unvouched = journal_view(raw)  # a damaged JSONL: as recovery will mend it
         cons = snap.consistency
+        if raw.jsonl.damaged:
+            check("jsonl_damage", False, _damage_detail(raw, unvouched))
+        unkeyed = sealing(snap, adopt=False)[1]
+        if snap.key is not None:
+            since = keyed_since(snap.longest)
+            check(
+                "journal_key",
+                unkeyed is None,
+                unkeyed.what if unkeyed else f"keyed from seq {since}",
+            )
         events_held = max(len(snap.table.events), len(snap.jsonl.events))
         check(
             "journal_chain",
@@ -345,7 +364,7 @@ def verify(ctx: Context) -> list[dict[str, Any]]:
         registry = _check_files(ctx, state, check)
         if registry is not None:
             _run_verify_queries(conn, registry, state, check)
-    refusal = tampering_refusal(cons)
+    refusal = unvouched or tampering_refusal(cons) or unkeyed
     if refusal is not None:
         refusal.checks = checks  # type: ignore[attr-defined]
         raise refusal
@@ -360,6 +379,16 @@ def verify(ctx: Context) -> list[dict[str, Any]]:
         error.checks = checks  # type: ignore[attr-defined]
         raise error
     return checks
+
+
+def _damage_detail(raw: Snapshot, unvouched: SchemalogError | None) -> str:
+    lines = ", ".join(d.lines for d in raw.jsonl.damaged)
+    then = (
+        unvouched.what
+        if unvouched is not None
+        else "the journal table holds the events there: `schemalog recover` mends the JSONL"
+    )
+    return f"JSONL line(s) {lines} hold no event ({raw.jsonl.damaged[0].reason}); {then}"
 
 
 def _check_files(ctx: Context, state: State, check: Any) -> Registry | None:
@@ -382,7 +411,7 @@ def _run_verify_queries(
             continue
         for position, query in enumerate(mig.verify, start=1):
             try:
-                rows = conn.execute(query).fetchmany(2)
+                rows = query_read_only(conn, query)  # a verify query never writes
                 ok = len(rows) == 1 and bool(rows[0][0])
                 detail = "ok" if ok else f"returned {rows!r}"
             except sqlite3.Error as exc:

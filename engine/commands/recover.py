@@ -1,7 +1,8 @@
 """`recover`: reconcile the journals and the database after a crash, on demand.
 
 Every writing command already runs recovery after taking the lock; this command runs it
-alone, with a forced integrity check, or (`dry_run`) only says what it would do.
+alone, with a forced integrity check, or (`dry_run`) only says what it would do. It is also the
+one command that seals a journal started without a key when a journal key is configured.
 """
 
 from __future__ import annotations
@@ -23,4 +24,5 @@ def recover(ctx: Context, *, dry_run: bool = False) -> RecoveryPlan:
     if dry_run and not ctx.settings.paths.database.exists():
         return RecoveryPlan()
     with Session(ctx, command="recover", write=not dry_run) as session:
-        return recover_session(session, force_integrity=True, dry_run=dry_run)
+        # The one command that seals a journal started without a key (`schemalog help events`).
+        return recover_session(session, force_integrity=True, dry_run=dry_run, adopt_key=True)

@@ -22,6 +22,8 @@ from typing import Any
 import attrs
 
 from schemalog.engine.base.errors import DatabaseCorrupt, IrreconcilableState, NeedsHuman
+from schemalog.engine.core.keying import SEAL_WITH_KEY, key_refusal, sealing
+from schemalog.engine.core.mend import JsonlMend, mend_jsonl
 from schemalog.journal.consistency import Consistency
 from schemalog.journal.errors import JournalChainBroken, JournalsDiverged
 from schemalog.journal.events import Event, Kind
@@ -36,6 +38,7 @@ __all__ = [
     "corrupt_error",
     "diagnose",
     "implausible_tail",
+    "mend_actions",
     "needs_integrity_check",
     "tampering_refusal",
 ]
@@ -70,6 +73,7 @@ class Action:
 
 
 REPAIR_TORN_TAIL = "repair_torn_tail"
+REWRITE_JSONL = "rewrite_jsonl"
 MIRROR_TO_JSONL = "mirror_to_jsonl"
 MIRROR_TO_TABLE = "mirror_to_table"
 REDO_RESTORE = "redo_restore"
@@ -105,6 +109,7 @@ _OUTSIDE_TRANSACTION = frozenset(
         Kind.VERIFICATION_FAILED,
         Kind.ROLLED_BACK,
         Kind.CHECKSUM_ACCEPTED,
+        Kind.JOURNAL_KEYED,
     }
 )
 _STEP_KINDS = frozenset({Kind.STEP_STARTED, Kind.STEP_APPLIED, Kind.STEP_REVERTED})
@@ -117,6 +122,9 @@ class RecoveryPlan:
     actions: tuple[Action, ...] = ()
     refusal: NeedsHuman | None = None
     state: State | None = None
+    #: The journals as the plan sees them: as read, or as they are once a damaged JSONL is
+    #: mended from the table (`engine.core.mend`).
+    snapshot: Snapshot | None = None
 
     @property
     def needed(self) -> bool:
@@ -140,6 +148,8 @@ def tampering_refusal(cons: Consistency) -> NeedsHuman | None:
         )
     where = "table" if cons.table_break else "JSONL"
     brk = cons.table_break or cons.jsonl_break
+    if brk is not None and brk.key_problem is not None:
+        return key_refusal(where, brk)
     return JournalChainBroken(
         f"the {where} journal's hash chain breaks at seq {cons.first_break}: "
         f"{brk.reason if brk else ''}",
@@ -192,12 +202,19 @@ def _restored_table(common: Sequence[Event], jsonl_only: Sequence[Event]) -> boo
     )
 
 
-def diagnose(snapshot: Snapshot, facts: DatabaseFacts, *, current_run: str = "") -> RecoveryPlan:
+def diagnose(
+    snapshot: Snapshot, facts: DatabaseFacts, *, current_run: str = "", adopt_key: bool = False
+) -> RecoveryPlan:
     """Decide how to bring journals and database to a consistent state. Pure.
 
     Refuses (IrreconcilableState / JournalsDiverged / JournalChainBroken / DatabaseCorrupt)
     rather than guess when data could be lost.
     """
+    mend = mend_jsonl(snapshot)
+    if isinstance(mend, NeedsHuman):
+        return RecoveryPlan(refusal=mend)
+    if mend is not None:
+        snapshot = mend.snapshot
     cons = snapshot.consistency
     refusal = tampering_refusal(cons)
     if refusal is not None:
@@ -217,14 +234,12 @@ def diagnose(snapshot: Snapshot, facts: DatabaseFacts, *, current_run: str = "")
                 )
             )
 
-    actions: list[Action] = []
-    if snapshot.jsonl.torn is not None:
-        torn = snapshot.jsonl.torn
-        actions.append(
-            Action(
-                REPAIR_TORN_TAIL, f"{len(torn.data)} bytes of an unfinished JSONL line", torn=torn
-            )
-        )
+    seal, unkeyed = sealing(snapshot, adopt=adopt_key)
+    if unkeyed is not None:
+        return RecoveryPlan(refusal=unkeyed)
+    actions: list[Action] = mend_actions(snapshot, mend)
+    if seal is not None:
+        actions.append(Action(SEAL_WITH_KEY, seal))
     if cons.table_only:
         actions.append(
             Action(
@@ -363,7 +378,22 @@ def diagnose(snapshot: Snapshot, facts: DatabaseFacts, *, current_run: str = "")
                 "backup: `schemalog backup list`, then `schemalog backup restore ID`",
             )
         )
-    return RecoveryPlan(actions=tuple(actions), state=state)
+    return RecoveryPlan(actions=tuple(actions), state=state, snapshot=snapshot)
+
+
+def mend_actions(snapshot: Snapshot, mend: JsonlMend | None) -> list[Action]:
+    """The repair of the JSONL in `snapshot` (as mended by `mend`): rewrite a JSONL damaged
+    before an event, or cut a torn or damaged tail; none when it is intact. Pure."""
+    if mend is not None and mend.rewrite:
+        return [Action(REWRITE_JSONL, mend.detail, events=snapshot.jsonl.events, data=mend.record)]
+    torn = snapshot.jsonl.torn
+    if torn is None:
+        return []
+    if mend is not None:
+        return [Action(REPAIR_TORN_TAIL, mend.detail, torn=torn, data=mend.record)]
+    return [
+        Action(REPAIR_TORN_TAIL, f"{len(torn.data)} bytes of an unfinished JSONL line", torn=torn)
+    ]
 
 
 def needs_integrity_check(snapshot: Snapshot) -> bool:

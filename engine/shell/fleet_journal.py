@@ -46,7 +46,7 @@ def read_fleet_journal(path: Path) -> tuple[Event, ...]:
     is broken (an event was changed or removed).
     """
     store = JsonlStore(Path(path))
-    events = store.read().events
+    events = store.read_intact().events
     _check_chain(Path(path), events)
     return events
 
@@ -113,7 +113,7 @@ class FleetJournal:
                 path=str(self.path),
                 hint="wait for it to finish, or give this run its own --fleet-journal PATH",
             ) from exc
-        result = self._store.read()
+        result = self._store.read_intact()
         if result.torn is not None:
             self.saved_torn = self._save_torn(result.torn)
         _check_chain(self.path, result.events)

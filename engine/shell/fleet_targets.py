@@ -26,7 +26,8 @@ __all__ = ["expand_databases", "is_sidecar"]
 _GLOB_CHARS = re.compile(r"[*?\[]")
 # Files that belong to a database `<base>` (or to the fleet journal), never databases.
 _SIDECAR = re.compile(
-    r"^(?P<base>.+?)(?:\.journal\.jsonl(?:\.torn-.*)?|\.lock|-wal|-shm|-journal)$"
+    r"^(?P<base>.+?)(?:\.journal\.jsonl(?:\.torn-.*|\.damaged-.*|\.replace-tmp)?"
+    r"|\.lock|\.restore-tmp|-wal|-shm|-journal)$"
 )
 _FLEET_JOURNAL = re.compile(r"^schemalog-fleet\.journal\.jsonl(?:\..*)?$")
 

@@ -8,10 +8,9 @@ recovery runbook.
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from schemalog.engine.base.connection import IntegrityLevel, integrity_problems
 from schemalog.engine.base.errors import NeedsHuman
@@ -19,11 +18,12 @@ from schemalog.engine.base.paths import DatabasePaths
 from schemalog.engine.core import diagnosis as dx
 from schemalog.engine.core.diagnosis import DatabaseFacts, RecoveryPlan, corrupt_error, diagnose
 from schemalog.engine.core.fingerprint import EMPTY_FINGERPRINT, schema_fingerprint
+from schemalog.engine.core.mend import journal_view, mend_jsonl
 from schemalog.engine.shell.preserve import read_manifest
 from schemalog.engine.shell.restore import Restorer, journaled_restore
 from schemalog.journal.clock import now
 from schemalog.journal.consistency import compare
-from schemalog.journal.durable import open_private_file
+from schemalog.journal.durable import read_nofollow, write_private_file
 from schemalog.journal.events import Draft, Event, Kind
 from schemalog.journal.journal import Snapshot
 from schemalog.journal.replay import State, replay
@@ -90,9 +90,10 @@ def read_facts(
 
 
 def plan_recovery(
-    session: Recovering, *, force_integrity: bool = False
+    session: Recovering, *, force_integrity: bool = False, adopt_key: bool = False
 ) -> tuple[Snapshot, RecoveryPlan]:
-    """Read everything and decide (no writes)."""
+    """Read everything and decide (no writes); `adopt_key`: seal a plain journal with the
+    configured journal key (only `schemalog recover` asks)."""
     journal = session.journal
     try:
         snapshot = journal.snapshot()
@@ -104,22 +105,28 @@ def plan_recovery(
         session.conn,
         integrity=session.integrity if check else "off",
         paths=session.paths,
-        events=snapshot.longest,
+        events=journal_view(snapshot)[0].longest,
     )
-    return snapshot, diagnose(snapshot, facts, current_run=session.run_id)
+    return snapshot, diagnose(snapshot, facts, current_run=session.run_id, adopt_key=adopt_key)
 
 
 def recover(
-    session: Recovering, *, force_integrity: bool = False, dry_run: bool = False
+    session: Recovering,
+    *,
+    force_integrity: bool = False,
+    dry_run: bool = False,
+    adopt_key: bool = False,
 ) -> RecoveryPlan:
     """Bring the session's database and journals to a consistent state.
 
     Raises the plan's refusal (exit 4) without changing anything. With `dry_run`, returns the
-    plan without applying it. Requires the lock.
+    plan without applying it. With `adopt_key`, a journal started without a key is sealed with
+    the configured one from the next event on. Requires the lock.
     """
-    snapshot, plan = plan_recovery(session, force_integrity=force_integrity)
+    snapshot, plan = plan_recovery(session, force_integrity=force_integrity, adopt_key=adopt_key)
     if plan.refusal is not None:
         raise plan.refusal
+    snapshot = plan.snapshot or snapshot  # a damaged JSONL: as it is once mended
     journal = session.journal
     if dry_run or not plan.actions:
         journal.continue_after(snapshot.longest)
@@ -129,9 +136,7 @@ def recover(
         # is done, events go to the JSONL only, and the restored table catches up from it.
         journal.take_table_offline()
     by_kind = {a.kind: a for a in plan.actions}
-    saved_to = None
-    if dx.REPAIR_TORN_TAIL in by_kind:
-        saved_to = save_torn(session, by_kind[dx.REPAIR_TORN_TAIL].torn)
+    repaired = _repair_jsonl(session, by_kind)
     if dx.MIRROR_TO_JSONL in by_kind:
         journal.mirror_to_jsonl(by_kind[dx.MIRROR_TO_JSONL].events)
     if dx.MIRROR_TO_TABLE in by_kind and not journal.table_offline:
@@ -143,12 +148,8 @@ def recover(
         actions=[a.kind for a in plan.actions],
         details=[a.detail for a in plan.actions],
     )
-    if saved_to is not None:
-        torn = by_kind[dx.REPAIR_TORN_TAIL].torn
-        assert torn is not None
-        session.record(
-            Kind.JOURNAL_REPAIRED, what="torn_tail", bytes=len(torn.data), saved_to=str(saved_to)
-        )
+    if repaired is not None:
+        session.record(Kind.JOURNAL_REPAIRED, **repaired)
     for kind, what in (
         (dx.MIRROR_TO_JSONL, "mirrored_to_jsonl"),
         (dx.MIRROR_TO_TABLE, "mirrored_to_table"),
@@ -167,6 +168,27 @@ def recover(
     session.record(Kind.RECOVERY_FINISHED, actions=len(plan.actions))
     journal.sync()
     return plan
+
+
+def _repair_jsonl(session: Recovering, by_kind: dict[str, dx.Action]) -> dict[str, Any] | None:
+    """Cut a torn or damaged tail, or rewrite a JSONL damaged before an event from the table
+    (the damaged file kept aside first); the payload of the `journal_repaired` to record."""
+    if dx.REWRITE_JSONL in by_kind:
+        action = by_kind[dx.REWRITE_JSONL]
+        saved = keep_damaged(session)
+        session.journal.jsonl.rewrite(action.events)
+        return {**action.data, "saved_to": str(saved)}
+    if dx.REPAIR_TORN_TAIL in by_kind:
+        action = by_kind[dx.REPAIR_TORN_TAIL]
+        assert action.torn is not None
+        saved = save_torn(session, action.torn)
+        return {
+            "what": "torn_tail",
+            **action.data,
+            "bytes": len(action.torn.data),
+            "saved_to": str(saved),
+        }
+    return None
 
 
 def _apply_restores(session: Recovering, plan: RecoveryPlan) -> None:
@@ -236,27 +258,31 @@ def salvage_journal(session: Recovering) -> State:
     """
     journal = session.journal
     jsonl = journal.jsonl.read()
-    saved = None
-    if jsonl.torn is not None:
-        saved = save_torn(session, jsonl.torn)
-        jsonl = journal.jsonl.read()
     try:
         table = journal.table.read().events
     except (sqlite3.DatabaseError, NeedsHuman):
         table = ()
     snapshot = Snapshot(
-        table=ReadResult(table), jsonl=jsonl, consistency=compare(table, jsonl.events)
+        table=ReadResult(table),
+        jsonl=jsonl,
+        consistency=compare(table, jsonl.events, key=journal.key),
+        key=journal.key,
     )
+    mend = mend_jsonl(snapshot)
+    if isinstance(mend, NeedsHuman):
+        raise mend
+    snapshot = mend.snapshot if mend is not None else snapshot
     refusal = dx.tampering_refusal(snapshot.consistency)
     if refusal is not None:
         raise refusal
+    repaired = _repair_jsonl(session, {a.kind: a for a in dx.mend_actions(snapshot, mend)})
     if snapshot.consistency.table_only:
         journal.mirror_to_jsonl(snapshot.consistency.table_only)
     events = snapshot.longest
     journal.continue_after(events)
     journal.take_table_offline()
-    if saved is not None:
-        session.record(Kind.JOURNAL_REPAIRED, what="torn_tail", saved_to=str(saved))
+    if repaired is not None:
+        session.record(Kind.JOURNAL_REPAIRED, **repaired)
     return replay(events)
 
 
@@ -265,11 +291,17 @@ def save_torn(session: Recovering, torn: TornTail | None) -> Path:
     assert torn is not None
     path = session.paths.jsonl
     saved = path.with_name(f"{path.name}.torn-{now().replace(':', '')}")
-    with open_private_file(saved) as fh:
-        fh.write(torn.data)
-        fh.flush()
-        os.fsync(fh.fileno())
+    write_private_file(saved, torn.data)
     session.journal.jsonl.cut_torn_tail(torn)
+    return saved
+
+
+def keep_damaged(session: Recovering) -> Path:
+    """Keep the whole damaged JSONL aside, byte for byte (a new 0600 file), before it is
+    rewritten; returns where."""
+    path = session.paths.jsonl
+    saved = path.with_name(f"{path.name}.damaged-{now().replace(':', '')}")
+    write_private_file(saved, read_nofollow(path))
     return saved
 
 

@@ -43,6 +43,7 @@ from schemalog.engine.base.connection import (
 from schemalog.engine.base.errors import (
     BackupVerificationFailed,
     IrreconcilableState,
+    PlantedSymlink,
     RestoreError,
     SchemalogError,
 )
@@ -61,7 +62,7 @@ from schemalog.engine.shell.preserve import (
 )
 from schemalog.journal import failpoints
 from schemalog.journal.clock import now
-from schemalog.journal.durable import fsync_dir, open_private_file, os_reason
+from schemalog.journal.durable import fsync_dir, open_private_file, os_reason, refuse_symlink
 from schemalog.journal.events import Kind
 from schemalog.journal.journal import Journal
 from schemalog.journal.replay import BackupRecord
@@ -295,6 +296,8 @@ def _copy_in(
             for partial in preserved:
                 remove_tree(partial)
             cause = failure[0] if failure else e
+            if isinstance(cause, PlantedSymlink):
+                raise cause from None  # exit 2, its own message: nothing was written through it
             reason = os_reason(cause) if isinstance(cause, OSError) else str(cause)
             msg = f"cannot preserve {database} before restoring backup {record.id}: {reason}"
             raise RestoreError(
@@ -330,13 +333,12 @@ def _replace_unusable(
     and renamed over it; its stale `-journal`/`-wal`/`-shm` (already preserved) are removed so
     they are never applied to the restored content; the directory is fsynced.
     """
-    target = fresh_dir(preserve_to)
     tmp = database.with_name(database.name + ".restore-tmp")
+    refuse_symlink(tmp)  # planted: refused (PlantedSymlink) before anything is written
+    target = fresh_dir(preserve_to)
     try:
         copy_files(files.refresh(), target, database, record.id)
-        tmp.unlink(
-            missing_ok=True
-        )  # a leftover of an interrupted attempt (a link is removed, not followed)
+        tmp.unlink(missing_ok=True)  # a leftover of an interrupted attempt
         with open_private_file(tmp) as out, open(source, "rb") as src:
             while chunk := src.read(_CHUNK):
                 out.write(chunk)

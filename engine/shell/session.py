@@ -33,6 +33,7 @@ from schemalog.engine.base.errors import (
     StorageError,
     UsageError,
 )
+from schemalog.engine.base.journal_key import read_journal_key
 from schemalog.engine.base.logs import Logger, get_logger
 from schemalog.engine.base.paths import DatabasePaths
 from schemalog.engine.base.settings import Settings
@@ -42,7 +43,7 @@ from schemalog.engine.shell.lock import Holder, MigrationLock
 from schemalog.engine.shell.preflight import check_writable
 from schemalog.journal import failpoints
 from schemalog.journal.clock import iso, now
-from schemalog.journal.durable import os_reason
+from schemalog.journal.durable import create_private_file, os_reason
 from schemalog.journal.events import Draft, Kind
 from schemalog.journal.journal import Journal
 from schemalog.journal.jsonl import JsonlStore
@@ -210,9 +211,10 @@ class Session:
                 on_wait=self._waiting,
             )
             failpoints.hit("after_lock")
+        key = read_journal_key(self.settings.journal_key_file)
         self._conn = self._open_connection()
         jsonl = JsonlStore(self.paths.jsonl, durability=self.settings.durability)
-        self._journal = Journal(self._conn, jsonl)
+        self._journal = Journal(self._conn, jsonl, key=key)
 
     def _waiting(self, holder: Holder | None, waited: float) -> None:
         signals.check()
@@ -227,6 +229,11 @@ class Session:
                 conn = self.ctx.connect()
                 conn.isolation_level = None
             elif self.write:
+                if not db.exists():
+                    # SQLite would create it with the umask's mode; schemalog's files are 0600
+                    # (SQLite gives its -journal, -wal and -shm the database file's mode).
+                    with contextlib.suppress(FileExistsError):
+                        create_private_file(db)
                 conn = open_database(
                     db,
                     mode="rwc",
@@ -281,7 +288,7 @@ class Session:
         old = self.journal
         self.conn.close()
         self._conn = self._open_connection()
-        self._journal = Journal(self._conn, old.jsonl)
+        self._journal = Journal(self._conn, old.jsonl, key=old.key)
         self._journal.carry_over(old)
 
     def close(self) -> None:

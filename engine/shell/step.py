@@ -16,6 +16,7 @@ from typing import Any
 
 from schemalog.engine.base.connection import sqlite_reason
 from schemalog.engine.base.errors import MigrationFailed, StepFailed, VerificationFailed
+from schemalog.engine.base.readonly import query_read_only
 from schemalog.engine.core.fingerprint import fingerprint_rows, schema_rows
 from schemalog.engine.core.plan import Step
 from schemalog.engine.core.schema import Row, expected_before, schema_changes, schema_from_rows
@@ -167,7 +168,7 @@ class StepRunner:
             result: Any = None
             error = None
             try:
-                rows = self.conn.execute(query).fetchmany(2)
+                rows = query_read_only(self.conn, query)  # a verify query never writes
                 result = [list(r) for r in rows]
                 ok = len(rows) == 1 and len(rows[0]) >= 1 and bool(rows[0][0])
                 if not ok:

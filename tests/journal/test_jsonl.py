@@ -22,7 +22,7 @@ from schemalog.journal.consistency import compare
 from schemalog.journal.errors import JournalCorrupt, JournalUnavailable
 from schemalog.journal.events import Draft, Kind
 from schemalog.journal.jsonl import JsonlStore
-from schemalog.journal.store import TornTail
+from schemalog.journal.store import DamagedRange, TornTail
 from tests.journal.strategies import chain, events, json_objects
 
 REPO = Path(__file__).resolve().parents[2]
@@ -50,7 +50,8 @@ def _line_of(pos: int) -> int:
 
 
 def _assert_detected(path: Path, pos: int, raw: bytes) -> None:
-    """Reading `raw` (FILE with byte `pos` changed) detects the change, exactly as promised."""
+    """Reading `raw` (FILE with byte `pos` changed) detects the change, exactly as promised:
+    a damaged range or an edited-line error naming the line, or events that fail the check."""
     path.write_bytes(raw)
     store = JsonlStore(path)
     if pos == len(FILE) - 1:
@@ -65,6 +66,12 @@ def _assert_detected(path: Path, pos: int, raw: bytes) -> None:
         assert f"line {_line_of(pos)}" in str(exc)
         return
     assert result.torn is None
+    if result.damaged:
+        assert any(d.first_line <= _line_of(pos) <= d.last_line for d in result.damaged)
+        assert sum(len(d.data) for d in result.damaged) + sum(
+            len(encode(e).encode()) + 1 for e in result.events
+        ) == len(raw)
+        return
     assert result.events != tuple(ORIGINALS)
     assert len(result.events) == len(ORIGINALS)
     report = compare(ORIGINALS, result.events)
@@ -179,25 +186,71 @@ class TestDurability:
 
 
 class TestCorruptLines:
-    def test_bad_line_in_the_middle_names_its_number(self, jsonl_path):
-        """A garbage line between valid ones raises JournalCorrupt naming line 2."""
+    def test_bad_line_in_the_middle_is_a_damaged_range(self, jsonl_path):
+        """A garbage line between valid ones is reported as damaged line 2, not raised."""
         jsonl_path.write_bytes(LINES[0] + b"garbage\n" + LINES[2])
-        with pytest.raises(JournalCorrupt, match=r"line 2 is not a valid event") as info:
-            JsonlStore(jsonl_path).read()
-        assert info.value.exit_code == 4
+        result = JsonlStore(jsonl_path).read()
+        assert result.events == (ORIGINALS[0], ORIGINALS[2])
+        assert result.damaged == (
+            DamagedRange(
+                offset=len(LINES[0]),
+                end=len(LINES[0]) + 8,
+                first_line=2,
+                last_line=2,
+                reason="not JSON",
+                data=b"garbage\n",
+                prev_seq=1,
+                next_seq=3,
+            ),
+        )
 
-    def test_invalid_utf8_names_its_line(self, jsonl_path):
-        """A line that is not UTF-8 raises JournalCorrupt naming its line number and path."""
+    def test_invalid_utf8_is_a_damaged_range_at_the_end(self, jsonl_path):
+        """A last complete line that is not UTF-8 is damage after seq 2, with no event after it."""
         jsonl_path.write_bytes(LINES[0] + LINES[1] + b"\xff\xfe\n")
-        with pytest.raises(JournalCorrupt, match=r"line 3 is not UTF-8") as info:
-            JsonlStore(jsonl_path).read()
-        assert info.value.path == str(jsonl_path)
+        (damage,) = JsonlStore(jsonl_path).read().damaged
+        assert (damage.first_line, damage.reason, damage.prev_seq, damage.next_seq) == (
+            3,
+            "not UTF-8",
+            2,
+            None,
+        )
 
-    def test_empty_line_is_corrupt(self, jsonl_path):
+    def test_empty_line_is_damage(self, jsonl_path):
         """An empty line between events is not silently skipped."""
         jsonl_path.write_bytes(LINES[0] + b"\n" + LINES[1])
-        with pytest.raises(JournalCorrupt, match="line 2"):
+        (damage,) = JsonlStore(jsonl_path).read().damaged
+        assert (damage.lines, damage.reason, damage.data) == ("2", "not JSON", b"\n")
+
+    def test_zero_page_merges_lines_into_one_damaged_range(self, jsonl_path):
+        """A zero-filled 4 KiB page over a line boundary is one range naming every line it hit."""
+        evs = events(60)
+        raw = bytearray(b"".join((encode(e) + "\n").encode() for e in evs))
+        raw[4096:8192] = bytes(4096)
+        jsonl_path.write_bytes(bytes(raw))
+        result = JsonlStore(jsonl_path).read()
+        (damage,) = result.damaged
+        assert damage.offset < 4096 < 8192 <= damage.end
+        assert damage.reason == "not JSON"
+        assert [e.seq for e in result.events] == [
+            s for s in range(1, 61) if not damage.prev_seq < s < damage.next_seq
+        ]
+        assert raw[damage.offset : damage.end] == damage.data
+
+    def test_consecutive_bad_lines_are_one_range(self, jsonl_path):
+        """Adjacent undecodable lines form one range; separated ones form two."""
+        jsonl_path.write_bytes(b"x\n\x00\n" + LINES[0] + b"[1]\n" + LINES[1])
+        result = JsonlStore(jsonl_path).read()
+        assert [(d.lines, d.reason, d.prev_seq, d.next_seq) for d in result.damaged] == [
+            ("1-2", "not JSON", 0, 1),
+            ("4", "not a JSON object", 1, 2),
+        ]
+
+    def test_an_edited_line_is_still_refused(self, jsonl_path):
+        """A line that is a JSON object but not an event raises JournalCorrupt naming line 2."""
+        jsonl_path.write_bytes(LINES[0] + b'{"seq":2}\n' + LINES[2])
+        with pytest.raises(JournalCorrupt, match=r"line 2 is not a valid event") as info:
             JsonlStore(jsonl_path).read()
+        assert info.value.exit_code == 4 and info.value.path == str(jsonl_path)
 
     def test_non_canonical_line_is_rejected(self, jsonl_path):
         """A valid JSON event with added spaces is rejected as edited."""
@@ -205,6 +258,13 @@ class TestCorruptLines:
         jsonl_path.write_bytes(LINES[0] + spaced + LINES[2])
         with pytest.raises(JournalCorrupt, match="line 2 is not in canonical form"):
             JsonlStore(jsonl_path).read()
+
+    def test_read_intact_refuses_damage_naming_the_line(self, jsonl_path):
+        """read_intact (for a journal nothing can mend) raises JournalCorrupt at line 2."""
+        jsonl_path.write_bytes(LINES[0] + b"\x00\x00\n" + LINES[2])
+        with pytest.raises(JournalCorrupt, match=r"line 2 is not JSON") as info:
+            JsonlStore(jsonl_path).read_intact()
+        assert info.value.exit_code == 4
 
     @given(data=st.data())
     @settings(_no_fixture_check, max_examples=300)

@@ -200,6 +200,7 @@ class TestPrecedence:
         "retry": [True, False],
         "log_format": ["auto", "human", "json"],
         "functions": ["myapp.db:register_sql", "app:setup.sql"],
+        "journal_key_file": ["k.key", "keys/k2"],
     }
 
     @given(data=st.data())
@@ -228,7 +229,7 @@ class TestPrecedence:
                     expected[name] = getattr(Settings(), name)
                     if name == "migrations":
                         expected[name] = cwd / "migrations"
-                elif name in ("database", "migrations", "backup_dir"):
+                elif name in ("database", "migrations", "backup_dir", "journal_key_file"):
                     expected[name] = (conf_dir if winner[0] == "file" else cwd) / winner[1]
                 else:
                     expected[name] = winner[1]
