@@ -13,7 +13,7 @@ import os
 import sqlite3
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,7 @@ from schemalog.engine.shell import signals
 from schemalog.engine.shell.lock import Holder, MigrationLock
 from schemalog.engine.shell.preflight import check_writable
 from schemalog.journal import failpoints
-from schemalog.journal.clock import iso, now
+from schemalog.journal.clock import iso, now, utc_now
 from schemalog.journal.durable import create_private_file, os_reason
 from schemalog.journal.events import Draft, Kind
 from schemalog.journal.journal import Journal
@@ -54,18 +54,15 @@ _READ_TIMEOUT_S = 5.0
 
 
 def _process_started() -> str:
-    """When this process started (UTC, ISO-8601): from Linux's /proc when it can be read,
-    else the moment this module was imported."""
+    """When this process started (UTC, ISO-8601), to the clock tick: from Linux's /proc (the
+    start in ticks after boot, against CLOCK_BOOTTIME now; /proc/stat's `btime` is only to
+    the second), else the moment this module was imported."""
     try:
         fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
-        ticks = int(fields[19])  # field 22 of stat(5): start time in clock ticks after boot
-        boot = next(
-            int(line.split()[1])
-            for line in Path("/proc/stat").read_text().splitlines()
-            if line.startswith("btime ")
-        )
-        return iso(datetime.fromtimestamp(boot + ticks / os.sysconf("SC_CLK_TCK"), UTC))
-    except (OSError, ValueError, IndexError, StopIteration, AttributeError):
+        since_boot = int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22 of stat(5)
+        age = time.clock_gettime(time.CLOCK_BOOTTIME) - since_boot
+        return iso(utc_now() - timedelta(seconds=max(age, 0.0)))
+    except (OSError, ValueError, IndexError, AttributeError):
         return now()
 
 

@@ -6,9 +6,12 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
+from datetime import timedelta
 from pathlib import Path
 
 from schemalog.engine.shell.run import Run
+from schemalog.journal.clock import parse_iso, utc_now
 from tests.engine.conftest import (
     REPO,
     assert_journals_identical,
@@ -16,6 +19,7 @@ from tests.engine.conftest import (
     of_kind,
     user_version,
 )
+from tests.engine.procs import make_project, ok, schemalog
 
 
 class TestRacingProcesses:
@@ -84,3 +88,69 @@ class TestWriterBetweenBackupAndRun:
             app.execute("INSERT INTO items (name) VALUES ('after the run')")
         app.close()
         assert_journals_identical(db)
+
+
+FAILING_SLOWLY = '''\
+"""Fails after a while, so that other processes come to wait behind it."""
+import time
+
+
+def up(conn):
+    time.sleep(float(__import__("os").environ.get("SLOW_FAIL_S", "0")))
+    conn.execute("INSERT INTO no_such_table VALUES (1)")
+'''
+
+
+class TestWaitersOfAFailedRun:
+    """A process that waited behind a run that failed reports that failure; one that started
+    after the failure tries again (the rule of `up`'s waiters, decided by the process's start)."""
+
+    @staticmethod
+    def _project(tmp_path: Path) -> Path:
+        project = make_project(tmp_path / "p", count=2)
+        (project / "migrations" / "003_fails.py").write_text(FAILING_SLOWLY)
+        return project
+
+    def test_a_failure_from_before_this_process_is_tried_again(self, tmp_path: Path):
+        """Back to back: the second `up` runs the migration again (and fails on it itself)."""
+        project = self._project(tmp_path)
+        first = ok(schemalog(project, "up"), 1)
+        second = ok(schemalog(project, "up"), 1)
+        for proc in (first, second):
+            assert "no such table: no_such_table" in proc.stderr
+            assert "while this process waited" not in proc.stderr
+        assert len(of_kind(assert_journals_identical(project / "app.db"), "step_failed")) == 2
+
+    def test_a_waiter_reports_the_failure_instead_of_trying_again(self, tmp_path: Path):
+        """A second `up` started while the first runs waits, then names the failed run."""
+        project = self._project(tmp_path)
+        ok(schemalog(project, "up", "--to", "2"))
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SCHEMALOG_")}
+        env["SLOW_FAIL_S"] = "2"
+        argv = [sys.executable, "-m", "schemalog", "--database", "app.db"]
+        argv += ["--migrations", "migrations", "--lock-timeout", "30", "up"]
+        first = subprocess.Popen(argv, cwd=project, env=env, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 30
+        while "003" not in (project / "app.db.lock").read_text(errors="replace"):
+            assert time.monotonic() < deadline, "the first run never reached 003"
+            time.sleep(0.05)
+        second = schemalog(project, "up")
+        assert first.wait(timeout=60) == 1
+        run_id = of_kind(assert_journals_identical(project / "app.db"), "step_failed")[0].run_id
+        assert second.returncode == 1, second.stderr
+        assert f"run {run_id} failed on 003_fails.py while this process waited" in second.stderr
+        assert "no such table: no_such_table" in second.stderr
+        assert len(of_kind(assert_journals_identical(project / "app.db"), "step_failed")) == 1
+
+
+def test_the_process_start_is_exact_to_the_tick():
+    """`began_at` is when the process started (not the second before, as /proc/stat's btime
+    would give): a process started after a failure never counts as one that arrived behind it."""
+    script = "from schemalog.engine.shell.session import PROCESS_STARTED as p; print(p)"
+    before = utc_now()
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    ).stdout.strip()
+    after = utc_now()
+    started = parse_iso(out)
+    assert before - timedelta(milliseconds=20) <= started <= after
