@@ -42,6 +42,7 @@ __all__ = [
     "check_file",
     "hash_file",
     "open_for_check",
+    "partial_backups",
     "remove_backup",
     "scan_backups",
     "verified_backup",
@@ -52,6 +53,12 @@ SUFFIXES = {"none": ".sqlite", "gzip": ".sqlite.gz"}
 _NAME = re.compile(
     r"^(?P<id>v(?P<version>-?\d+)-(?P<stamp>\d{8}T\d{6}\.\d{6})Z(?:-\d+)?)"
     r"\.sqlite(?P<gz>\.gz)?$"
+)
+#: The temporary files a backup leaves when interrupted: the copy (`<id>.sqlite.tmp`,
+#: `<id>.sqlite.gz.tmp`) and a decompressed copy being verified (`.<id>.<random>.verify.tmp`).
+_PARTIAL = re.compile(
+    r"^(?:v-?\d+-\d{8}T\d{6}\.\d{6}Z(?:-\d+)?\.sqlite(?:\.gz)?"
+    r"|\.v-?\d+-\d{8}T\d{6}\.\d{6}Z(?:-\d+)?\.[^/]+\.verify)\.tmp$"
 )
 _CHUNK = 1 << 20
 _HEADER_MAGIC = b"SQLite format 3\x00"
@@ -127,6 +134,16 @@ def verified_backup(
             msg = f"{label} holds user_version {version}, its record says {record.version}"
             raise BackupVerificationFailed(msg, path=str(path))
         yield plain
+
+
+def partial_backups(backup_dir: Path) -> list[Path]:
+    """The temporary files interrupted backups left in `backup_dir` (schemalog's names only:
+    any other file there is the user's); read-only."""
+    try:
+        names = sorted(os.listdir(backup_dir))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    return [Path(backup_dir) / name for name in names if _PARTIAL.match(name)]
 
 
 def scan_backups(backup_dir: Path) -> list[BackupRecord]:

@@ -19,6 +19,7 @@ from schemalog.engine.core import diagnosis as dx
 from schemalog.engine.core.diagnosis import DatabaseFacts, RecoveryPlan, corrupt_error, diagnose
 from schemalog.engine.core.fingerprint import EMPTY_FINGERPRINT, schema_fingerprint
 from schemalog.engine.core.mend import journal_view, mend_jsonl
+from schemalog.engine.shell.backup_file import partial_backups
 from schemalog.engine.shell.preserve import read_manifest
 from schemalog.engine.shell.restore import Restorer, journaled_restore
 from schemalog.journal.clock import now
@@ -57,7 +58,7 @@ def read_facts(
     partial: tuple[str, ...] = ()
     preserved_for = None
     if paths is not None:
-        partial = tuple(sorted(str(p) for p in paths.backup_dir.glob("*.tmp")))
+        partial = tuple(str(p) for p in partial_backups(paths.backup_dir))
         preserved = _pending_preservation(events)
         if preserved is not None:
             manifest = read_manifest(Path(preserved))

@@ -30,6 +30,7 @@ from schemalog.engine.base.errors import (
 )
 from schemalog.engine.shell.backup import take_backup
 from schemalog.engine.shell.backup_file import (
+    partial_backups,
     remove_backup,
     scan_backups,
     verified_backup,
@@ -675,6 +676,22 @@ class TestVerifyBackup:
             assert dump(plain) == dump(db)
         assert not plain.exists()
         assert os.listdir(bdir) == [(bdir / info.path).name]
+
+
+class TestPartialBackups:
+    def test_only_the_names_schemalog_writes(self, db: Path, bdir: Path):
+        """An interrupted backup's copy and verify files are partial; a user's `*.tmp` is not."""
+        info = take_backup(db, bdir)
+        ours = [
+            f"{info.id}.sqlite.tmp",
+            "v0002-20260101T000000.000000Z-3.sqlite.gz.tmp",
+            f".{info.id}.k2j_9x.verify.tmp",
+        ]
+        theirs = ["notes.tmp", "v0002.sqlite.tmp", f"{info.id}.tmp", "x.verify.tmp"]
+        for name in ours + theirs:
+            (bdir / name).write_bytes(b"partial")
+        assert sorted(p.name for p in partial_backups(bdir)) == sorted(ours)
+        assert partial_backups(bdir / "nope") == []
 
 
 class TestScanBackups:

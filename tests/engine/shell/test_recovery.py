@@ -16,6 +16,7 @@ import pytest
 from schemalog.engine.base.errors import DatabaseCorrupt, IrreconcilableState, NeedsHuman
 from schemalog.engine.core.diagnosis import (
     MIRROR_TO_JSONL,
+    REMOVE_PARTIAL_BACKUP,
     RESTORE_RUN_BACKUP,
 )
 from schemalog.engine.migrator import Migrator
@@ -67,6 +68,15 @@ class TestRecoverEndToEnd:
         assert plan.actions == () and plan.refusal is None
         assert digests(migrator) == before
         assert len(table_events(migrator.paths.database)) == count
+
+    def test_removes_only_its_own_partial_backups(self, migrator: Migrator):
+        """An unfinished backup file is removed; a `*.tmp` file of the user's stays."""
+        backups = migrator.paths.backup_dir
+        (backups / "v0001-20260101T000000.000000Z.sqlite.tmp").write_bytes(b"partial")
+        (backups / "mine.tmp").write_bytes(b"the user's")
+        plan = migrator.recover()
+        assert action_kinds(plan) == [REMOVE_PARTIAL_BACKUP]
+        assert sorted(p.name for p in backups.iterdir() if p.suffix == ".tmp") == ["mine.tmp"]
 
     def test_dry_run_writes_nothing(self, migrator: Migrator):
         """`recover(dry_run=True)` on a JSONL missing its last events: a plan, no change."""
