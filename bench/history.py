@@ -213,7 +213,7 @@ def _clone_cycles(db: Path, goal: int, log: Callable[[str], None]) -> int:
     journal = Journal(conn, JsonlStore(Path(f"{db}.journal.jsonl")))
     try:
         events = journal.snapshot().table.events
-        journal.set_head(events)
+        journal.continue_after(events)
         runs: list[str] = []
         for e in events:
             if not runs or runs[-1] != e.run_id:
