@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import attrs
 
-from schemalog.journal.chain import ChainBreak, find_break
+from schemalog.journal.chain import GENESIS, ChainBreak, find_break
 from schemalog.journal.events import Event
 
 __all__ = ["Consistency", "compare"]
@@ -54,8 +54,18 @@ class Consistency:
         return min(seqs) if seqs else None
 
 
-def compare(table: Sequence[Event], jsonl: Sequence[Event]) -> Consistency:
-    """Compare the events of the two stores, hash by hash. Pure."""
+def compare(
+    table: Sequence[Event],
+    jsonl: Sequence[Event],
+    *,
+    start_seq: int = 1,
+    start_prev: str = GENESIS,
+) -> Consistency:
+    """Compare the events of the two stores, hash by hash. Pure.
+
+    Both sequences start at `start_seq`, whose event's `prev` must be `start_prev` (the
+    defaults: from the first event; `Journal.recent` passes the checkpoint both start with).
+    """
     common = 0
     diverged_at = None
     for a, b in zip(table, jsonl, strict=False):
@@ -72,6 +82,6 @@ def compare(table: Sequence[Event], jsonl: Sequence[Event]) -> Consistency:
         table_only=table_only,
         jsonl_only=jsonl_only,
         diverged_at=diverged_at,
-        table_break=find_break(table),
-        jsonl_break=find_break(jsonl),
+        table_break=find_break(table, start_seq=start_seq, start_prev=start_prev),
+        jsonl_break=find_break(jsonl, start_seq=start_seq, start_prev=start_prev),
     )

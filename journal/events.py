@@ -41,6 +41,9 @@ class Kind(enum.StrEnum):
     ATTEMPT_INTERRUPTED = "attempt_interrupted"
     JOURNAL_REPAIRED = "journal_repaired"
     CHECKSUM_ACCEPTED = "checksum_accepted"
+    #: The replayed state at this point of the chain (journal.checkpoint): commands start
+    #: from the last one instead of from the first event.
+    CHECKPOINT = "checkpoint"
     # The fleet journal (`schemalog fleet up`): one fleet run over many databases.
     FLEET_STARTED = "fleet_started"
     DATABASE_STARTED = "database_started"

@@ -25,39 +25,25 @@ import contextlib
 import sqlite3
 from collections.abc import Sequence
 
-import attrs
-
 from schemalog.journal import failpoints
 from schemalog.journal.chain import GENESIS, seal
-from schemalog.journal.consistency import Consistency, compare
+from schemalog.journal.consistency import compare
 from schemalog.journal.errors import JournalTableUnwritable, JournalUnavailable, JournalUnsettled
-from schemalog.journal.events import Draft, Event
+from schemalog.journal.events import Draft, Event, Kind
 from schemalog.journal.jsonl import JsonlStore
-from schemalog.journal.store import ReadResult
+from schemalog.journal.recent import TailMemo, read_from_checkpoint
+from schemalog.journal.snapshot import Snapshot
 from schemalog.journal.table import TableStore
 
-__all__ = ["Journal", "Snapshot"]
-
-
-@attrs.frozen
-class Snapshot:
-    """Both stores as read at one moment, and how they compare."""
-
-    table: ReadResult
-    jsonl: ReadResult
-    consistency: Consistency
-
-    @property
-    def longest(self) -> tuple[Event, ...]:
-        """The events of the store that holds more (the two share a prefix unless tampered)."""
-        t, j = self.table.events, self.jsonl.events
-        return t if len(t) >= len(j) else j
+__all__ = ["Journal", "Snapshot", "TailMemo"]
 
 
 class Journal:
     """Appends events to `schemalog_journal` (through `conn`) and to the JSONL file."""
 
-    def __init__(self, conn: sqlite3.Connection, jsonl: JsonlStore) -> None:
+    def __init__(
+        self, conn: sqlite3.Connection, jsonl: JsonlStore, *, memo: TailMemo | None = None
+    ) -> None:
         if conn.isolation_level is not None:
             msg = "the journal needs a connection in autocommit mode (isolation_level=None)"
             raise ValueError(msg)
@@ -73,6 +59,9 @@ class Journal:
         self._jsonl_behind: list[Event] = []  # committed in the table, not yet in the JSONL
         self._offline = False
         self._unsettled: str | None = None
+        self.memo = memo
+        #: The seq of the last checkpoint seen by the last read (0: none).
+        self.checkpoint_seq = 0
 
     # -- position ------------------------------------------------------------
 
@@ -96,6 +85,7 @@ class Journal:
         self._offline = old._offline
         self._table_behind = list(old._table_behind)
         self._jsonl_behind = list(old._jsonl_behind)
+        self.checkpoint_seq = old.checkpoint_seq
 
     @property
     def table_offline(self) -> bool:
@@ -126,7 +116,27 @@ class Journal:
         """Read both stores and compare them. Read-only."""
         table = self.table.read()
         jsonl = self.jsonl.read()
-        return Snapshot(table=table, jsonl=jsonl, consistency=compare(table.events, jsonl.events))
+        snap = Snapshot(table=table, jsonl=jsonl, consistency=compare(table.events, jsonl.events))
+        self.checkpoint_seq = _last_checkpoint_seq(snap.longest)
+        return snap
+
+    def recent(self) -> Snapshot:
+        """Both stores from the last checkpoint they both hold, identical, at the same seq
+        (`Snapshot.base`); both whole (`snapshot()`) when they hold none in common. A memo
+        (`TailMemo`) hands back its snapshot while neither store has changed. Read-only.
+
+        Checks the chain of the events after the checkpoint, not before (`verify` does).
+        """
+        key = self.memo.key(self.table, self.jsonl) if self.memo is not None else None
+        if self.memo is not None and self.memo.matches(key):
+            snap = self.memo.snapshot
+            assert snap is not None
+        else:
+            snap = read_from_checkpoint(self.table, self.jsonl) or self.snapshot()
+            if self.memo is not None:
+                self.memo.remember(key, snap)
+        self.checkpoint_seq = _last_checkpoint_seq(snap.longest)
+        return snap
 
     # -- appending -----------------------------------------------------------
 
@@ -397,3 +407,10 @@ class Journal:
         self._lasting.clear()
         self._savepoints.clear()
         self._tx_head = None
+
+
+def _last_checkpoint_seq(events: Sequence[Event]) -> int:
+    for event in reversed(events):
+        if event.kind is Kind.CHECKPOINT:
+            return event.seq
+    return 0

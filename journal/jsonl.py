@@ -13,16 +13,22 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal, get_args
+from typing import BinaryIO, Literal, get_args
 
 from schemalog.journal import failpoints
 from schemalog.journal.codec import decode, encode
 from schemalog.journal.durable import fsync_dir, open_append, os_reason, refuse_symlink
-from schemalog.journal.errors import JournalCorrupt, JournalUnavailable
-from schemalog.journal.events import Event
+from schemalog.journal.errors import JournalCorrupt, JournalUnavailable, NeedsHuman
+from schemalog.journal.events import Event, Kind
 from schemalog.journal.store import ReadResult, TornTail
 
 __all__ = ["DURABILITIES", "Durability", "JsonlStore"]
+
+#: Bytes read per step when looking for the last checkpoint from the end of the file.
+_BLOCK = 1 << 16
+_TAIL = 4096
+#: How a checkpoint line looks after its `id` (keys are sorted: `kind` follows `id`).
+_CHECKPOINT_MARK = b'","kind":"checkpoint","prev":"'
 
 #: `normal` fsyncs at the end of every command and before a restore; `full` after every append.
 Durability = Literal["normal", "full"]
@@ -71,6 +77,67 @@ class JsonlStore:
                 raise JournalCorrupt(msg, path=str(self.path), hint="see docs/recovery.md") from exc
             events.append(decode(text, where=f"{self.path.name} line {lineno}"))
         return ReadResult(events=tuple(events), torn=torn, exists=True)
+
+    # -- reading from a checkpoint (journal.recent) ----------------------------------------
+
+    def read_from(self, offset: int) -> ReadResult:
+        """The complete lines from byte `offset` (the start of a line) on, decoded, and the
+        torn tail as `read` gives it. Read-only; raises what `read` raises (entries are named
+        by their byte offset)."""
+        refuse_symlink(self.path)
+        try:
+            with open(self.path, "rb") as fh:
+                fh.seek(offset)
+                raw = fh.read()
+        except FileNotFoundError:
+            return ReadResult(events=(), torn=None, exists=False)
+        except OSError as exc:
+            msg = f"cannot read the JSONL journal {self.path}: {os_reason(exc)}"
+            raise JournalUnavailable(
+                msg, path=str(self.path), hint="check its permissions"
+            ) from exc
+        end = raw.rfind(b"\n") + 1
+        torn = TornTail(offset=offset + end, data=raw[end:]) if end < len(raw) else None
+        events, at = [], offset
+        for line in raw[:end].split(b"\n")[:-1]:
+            where = f"{self.path.name} byte {at}"
+            try:
+                text = line.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                msg = f"{where} is not UTF-8"
+                raise JournalCorrupt(msg, path=str(self.path), hint="see docs/recovery.md") from exc
+            events.append(decode(text, where=where))
+            at += len(line) + 1
+        return ReadResult(events=tuple(events), torn=torn, exists=True)
+
+    def last_checkpoint(self) -> tuple[int, Event] | None:
+        """(byte offset of its line, event) of the last complete `checkpoint` line, found by
+        reading the file backwards; None when there is none or it cannot be read (the caller
+        then reads the whole file, which reports any damage). Read-only."""
+        try:
+            refuse_symlink(self.path)
+            with open(self.path, "rb") as fh:
+                return _last_checkpoint(fh, os.fstat(fh.fileno()).st_size)
+        except (OSError, NeedsHuman):
+            return None
+
+    def fingerprint(self) -> tuple[tuple[int, ...], bytes] | None:
+        """What identifies the file's content cheaply: its (device, inode, size, mtime,
+        ctime) and its last 4 KiB; None when it does not exist. Read-only."""
+        try:
+            refuse_symlink(self.path)
+            with open(self.path, "rb") as fh:
+                st = os.fstat(fh.fileno())
+                tail = os.pread(fh.fileno(), _TAIL, max(0, st.st_size - _TAIL))
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            msg = f"cannot read the JSONL journal {self.path}: {os_reason(exc)}"
+            raise JournalUnavailable(
+                msg, path=str(self.path), hint="check its permissions"
+            ) from exc
+        key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        return key, tail
 
     def append(self, events: Sequence[Event]) -> None:
         """Write `events` as lines in one write; fsync when durability is `full`.
@@ -165,3 +232,49 @@ class JsonlStore:
                     hint="check the directory's permissions and free space",
                 ) from exc
         return self._fd
+
+
+def _last_checkpoint(fh: BinaryIO, size: int) -> tuple[int, Event] | None:
+    """Scan `fh` backwards for the last complete line holding a checkpoint event."""
+    end = size  # look for a mark that ends at or before `end`
+    while True:
+        mark = _rfind(fh, _CHECKPOINT_MARK, end)
+        if mark < 0:
+            return None
+        line_start = _rfind(fh, b"\n", mark) + 1
+        line_end = _find(fh, b"\n", mark, size)
+        if line_end >= 0:  # else: the torn last line
+            fh.seek(line_start)
+            event = decode(fh.read(line_end - line_start).decode("utf-8"), where="checkpoint")
+            if event.kind is Kind.CHECKPOINT:
+                return line_start, event
+        end = mark + len(_CHECKPOINT_MARK) - 1  # a mark inside a payload: look before it
+
+
+def _rfind(fh: BinaryIO, needle: bytes, end: int) -> int:
+    """The offset of the last `needle` lying wholly before `end`, or -1."""
+    hi = end
+    while hi > 0:
+        lo = max(0, hi - _BLOCK)
+        fh.seek(lo)
+        chunk = fh.read(min(end, hi + len(needle) - 1) - lo)
+        found = chunk.rfind(needle)
+        if found >= 0:
+            return lo + found
+        hi = lo
+    return -1
+
+
+def _find(fh: BinaryIO, needle: bytes, start: int, size: int) -> int:
+    """The offset of the first `needle` at or after `start`, or -1."""
+    at = start
+    while at < size:
+        fh.seek(at)
+        chunk = fh.read(_BLOCK)
+        found = chunk.find(needle)
+        if found >= 0:
+            return at + found
+        at += max(1, len(chunk) - len(needle) + 1)
+        if not chunk:
+            break
+    return -1

@@ -3,19 +3,37 @@
 `replay(events, until=seq)` gives the state as it was right after event `seq`.
 The fold uses private mutable accumulators for speed but has no effects: the
 same events always give the same `State`.
+
+A `checkpoint` event holds what the fold had built when it was written (`checkpoint_payload`):
+replaying events that start with a checkpoint starts from its state. The state so derived
+equals the one replayed from the first event, except that `attempts` and `runs` hold only
+the history since the checkpoint (plus the last run before it); `history` and `replay
+--until` read from the first event. `checkpoint_mismatches` checks checkpoints against the
+events before them.
 """
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable
 from typing import Any
 
 import attrs
 
-from schemalog.journal.errors import JournalChainBroken
+from schemalog.journal.errors import JournalChainBroken, JournalCorrupt
 from schemalog.journal.events import Event, Kind
+from schemalog.journal.state import (
+    AppliedMigration,
+    Attempt,
+    BackupRecord,
+    LockRecord,
+    RestoreRecord,
+    RunRecord,
+    State,
+)
 
 __all__ = [
+    "CHECKPOINT_FORMAT",
     "AppliedMigration",
     "Attempt",
     "BackupRecord",
@@ -23,129 +41,13 @@ __all__ = [
     "RestoreRecord",
     "RunRecord",
     "State",
+    "checkpoint_mismatches",
+    "checkpoint_payload",
     "replay",
 ]
 
-
-@attrs.frozen
-class AppliedMigration:
-    """A migration the journal says is applied (or adopted by `baseline`)."""
-
-    version: int
-    name: str
-    checksum: str
-    applied_at: str
-    run_id: str
-    fingerprint_before: str | None = None
-    fingerprint_after: str | None = None
-    baselined: bool = False
-
-
-@attrs.frozen
-class Attempt:
-    """One try at applying or reverting one migration; `outcome` None while open."""
-
-    run_id: str
-    version: int
-    direction: str
-    name: str
-    started_at: str
-    started_seq: int
-    outcome: str | None = None
-    finished_at: str | None = None
-    error: str | None = None
-
-
-@attrs.frozen
-class LockRecord:
-    """Who the journal says holds the migration lock."""
-
-    run_id: str
-    pid: int | None
-    host: str | None
-    command: str | None
-    acquired_at: str
-
-
-@attrs.frozen
-class BackupRecord:
-    """A backup the journal knows of (taken and not removed)."""
-
-    id: str
-    path: str
-    version: int
-    created_at: str
-    size: int
-    sha256: str
-    verified: bool
-    compression: str
-    run_id: str
-
-
-@attrs.frozen
-class RunRecord:
-    """One command run that changed something; `outcome` None while open."""
-
-    run_id: str
-    command: str
-    started_at: str
-    outcome: str | None = None
-    finished_at: str | None = None
-    error: str | None = None
-    direction: str | None = None  # up/down runs: where they were going
-    from_version: int | None = None
-    to_version: int | None = None
-
-
-@attrs.frozen
-class RestoreRecord:
-    """A restore that was started; cleared when `backup_restored` follows."""
-
-    run_id: str
-    backup_id: str
-    preserved: str | None
-    started_at: str
-
-
-@attrs.frozen
-class State:
-    """What the journal says about the database at `seq`."""
-
-    seq: int = 0
-    head_hash: str | None = None
-    version: int = 0
-    fingerprint: str | None = None
-    applied: tuple[AppliedMigration, ...] = ()
-    attempts: tuple[Attempt, ...] = ()
-    runs: tuple[RunRecord, ...] = ()
-    lock: LockRecord | None = None
-    backups: tuple[BackupRecord, ...] = ()
-    pending_restore: RestoreRecord | None = None
-
-    @property
-    def applied_by_version(self) -> dict[int, AppliedMigration]:
-        """Applied migrations keyed by version."""
-        return {a.version: a for a in self.applied}
-
-    @property
-    def open_attempts(self) -> tuple[Attempt, ...]:
-        """Attempts with a `step_started` and no outcome yet."""
-        return tuple(a for a in self.attempts if a.outcome is None)
-
-    @property
-    def open_runs(self) -> tuple[RunRecord, ...]:
-        """Runs with a `run_started` and no `run_finished`."""
-        return tuple(r for r in self.runs if r.outcome is None)
-
-    @property
-    def last_run(self) -> RunRecord | None:
-        """The most recent run, if any."""
-        return self.runs[-1] if self.runs else None
-
-    @property
-    def backup_by_id(self) -> dict[str, BackupRecord]:
-        """Known backups keyed by id."""
-        return {b.id: b for b in self.backups}
+#: The layout of a checkpoint's payload this code writes and reads (its `format` key).
+CHECKPOINT_FORMAT = 1
 
 
 class _Fold:
@@ -265,6 +167,9 @@ class _Fold:
 
     def _on_backup_removed(self, e: Event, d: dict[str, Any]) -> None:
         self.backups.pop(d.get("id"), None)
+        # A backup's file is gone with it: no restore can name it again, so its seq (and the
+        # records only it needed) need not be kept (a checkpoint keeps no more either).
+        self.backup_seq.pop(d.get("id"), None)
 
     def _on_restore_started(self, e: Event, d: dict[str, Any]) -> None:
         self.pending_restore = RestoreRecord(
@@ -357,6 +262,82 @@ class _Fold:
             self.remember(e.seq, record)
         self.fingerprint = d.get("fingerprint", self.fingerprint)
 
+    # -- checkpoints (docs/events.md, "Checkpoints") ------------------------------------------
+
+    def payload(self, through: int) -> dict[str, Any] | None:
+        """What a checkpoint after seq `through` holds, or None when the state is not quiet."""
+        if self.open or self.lock is not None or self.pending_restore is not None:
+            return None
+        if any(r["outcome"] is None for r in self.runs.values()):
+            return None
+        applied = {v: attrs.asdict(a) for v, a in sorted(self.applied.items())}
+        records: list[list[Any]] = []
+        for version, written in sorted(self._kept_history().items()):
+            for seq, record in written:
+                same = self.applied.get(version) == record
+                records.append([seq, version if same else attrs.asdict(record)])
+        last_run = list(self.runs.values())[-1] if self.runs else None
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "through": through,
+            "version": self.version,
+            "fingerprint": self.fingerprint,
+            "applied": list(applied.values()),
+            "records": records,
+            "backups": [
+                {**attrs.asdict(b), "seq": self.backup_seq.get(b.id)}
+                for b in sorted(self.backups.values(), key=lambda b: (b.created_at, b.id))
+            ],
+            "last_run": dict(last_run) if last_run is not None else None,
+        }
+
+    def _kept_history(self) -> dict[int, list[tuple[int, AppliedMigration]]]:
+        """The records a later restore or replay can still need: each version's newest, and
+        the newest before each known backup was taken (`in_force_at`)."""
+        taken = sorted(self.backup_seq[b] for b in self.backups if b in self.backup_seq)
+        kept: dict[int, list[tuple[int, AppliedMigration]]] = {}
+        for version, written in self.history.items():
+            keep = {len(written) - 1}
+            seqs = [seq for seq, _ in written]
+            for at in taken:
+                index = bisect.bisect_left(seqs, at) - 1
+                if index >= 0:
+                    keep.add(index)
+            kept[version] = [written[i] for i in sorted(keep)]
+        return kept
+
+    @classmethod
+    def from_payload(cls, event: Event) -> _Fold:
+        """The fold a checkpoint event holds; raises JournalCorrupt when it cannot be read."""
+        data = event.data
+        try:
+            if data.get("format") != CHECKPOINT_FORMAT or data.get("through") != event.seq - 1:
+                msg = f"format {data.get('format')!r}, through {data.get('through')!r}"
+                raise ValueError(msg)
+            fold = cls()
+            fold.version = int(data["version"])
+            fold.fingerprint = data["fingerprint"]
+            fold.applied = {int(a["version"]): AppliedMigration(**a) for a in data["applied"]}
+            for seq, record in data["records"]:
+                value = (
+                    fold.applied[record] if isinstance(record, int) else AppliedMigration(**record)
+                )
+                fold.remember(int(seq), value)
+            for b in data["backups"]:
+                fields = dict(b)
+                seq = fields.pop("seq")
+                fold.backups[fields["id"]] = BackupRecord(**fields)
+                if seq is not None:
+                    fold.backup_seq[fields["id"]] = int(seq)
+            if data["last_run"] is not None:
+                run = dict(data["last_run"])
+                RunRecord(**run)  # checks the fields
+                fold.runs[run["run_id"]] = run
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            msg = f"the checkpoint at seq {event.seq} cannot be read ({exc})"
+            raise JournalCorrupt(msg, hint="run `schemalog verify`") from exc
+        return fold
+
     def state(self, seq: int, head_hash: str | None) -> State:
         return State(
             seq=seq,
@@ -398,11 +379,21 @@ _HANDLERS = {
 def replay(events: Iterable[Event], *, until: int | None = None) -> State:
     """The state after every event with `seq <= until` (all events when `until` is None).
 
-    Pure. Raises JournalChainBroken when the events are not 1, 2, 3, ... without gap.
+    Pure. When the first event is a checkpoint (any seq), the fold starts from the state it
+    holds. Raises JournalChainBroken when the events are not 1, 2, 3, ... (or C, C+1, ...
+    after a checkpoint at C) without gap, JournalCorrupt for a checkpoint it cannot read,
+    and ValueError for an `until` before the checkpoint the events start with.
     """
     fold = _Fold()
     seq, head_hash = 0, None
     for event in events:
+        if seq == 0 and event.seq != 1 and event.kind is Kind.CHECKPOINT:
+            if until is not None and until < event.seq:
+                msg = f"the state at seq {until} needs the events before the checkpoint"
+                raise ValueError(msg)
+            fold = _Fold.from_payload(event)
+            seq, head_hash = event.seq, event.hash
+            continue
         if until is not None and event.seq > until:
             break
         if event.seq != seq + 1:
@@ -411,3 +402,45 @@ def replay(events: Iterable[Event], *, until: int | None = None) -> State:
         fold.apply(event)
         seq, head_hash = event.seq, event.hash
     return fold.state(seq, head_hash)
+
+
+def checkpoint_payload(events: Iterable[Event]) -> dict[str, Any] | None:
+    """The payload of a checkpoint written right after `events`, or None when the state is not
+    quiet there (an attempt, a run, a restore or the lock record still open). Pure."""
+    fold, seq = _fold_all(events)
+    return fold.payload(seq)
+
+
+def checkpoint_mismatches(
+    events: Iterable[Event], *, only: set[int] | None = None
+) -> list[tuple[int, str]]:
+    """(seq, reason) for every checkpoint among `events` (or those whose seq is in `only`)
+    whose payload is not what the events before it give. `events` start at seq 1, or with a
+    checkpoint (trusted; the later ones are checked against it). Pure."""
+    problems: list[tuple[int, str]] = []
+    fold, seq = _Fold(), 0
+    for event in events:
+        if seq == 0 and event.seq != 1 and event.kind is Kind.CHECKPOINT:
+            fold, seq = _Fold.from_payload(event), event.seq
+            continue
+        if event.kind is Kind.CHECKPOINT and (only is None or event.seq in only):
+            expected = fold.payload(seq)
+            if expected is None:
+                problems.append((event.seq, "written while an attempt or a run was open"))
+            elif expected != event.data:
+                problems.append((event.seq, "its state is not the replay of the events before it"))
+        fold.apply(event)
+        seq = event.seq
+    return problems
+
+
+def _fold_all(events: Iterable[Event]) -> tuple[_Fold, int]:
+    """The fold after `events` (starting from a checkpoint when they do) and its last seq."""
+    fold, seq = _Fold(), 0
+    for event in events:
+        if seq == 0 and event.seq != 1 and event.kind is Kind.CHECKPOINT:
+            fold, seq = _Fold.from_payload(event), event.seq
+            continue
+        fold.apply(event)
+        seq = event.seq
+    return fold, seq

@@ -12,6 +12,7 @@ from collections.abc import Callable
 import attrs
 
 from schemalog.engine.base.settings import Settings
+from schemalog.journal.recent import TailMemo
 
 __all__ = ["Connect", "Context", "Observer"]
 
@@ -38,8 +39,13 @@ class Observer:
 
 @attrs.frozen
 class Context:
-    """The settings of one command, the connection factory and the observer."""
+    """The settings of one command, the connection factory and the observer.
+
+    `memo` keeps the last healthy journal snapshot between the commands of one context (the
+    library's `Migrator` reuses its context; see `journal.recent.TailMemo`).
+    """
 
     settings: Settings
     connect: Connect | None = None
     observer: Observer = attrs.field(factory=Observer)
+    memo: TailMemo = attrs.field(factory=TailMemo, eq=False, repr=False)

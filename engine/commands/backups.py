@@ -19,7 +19,7 @@ def backup_create(ctx: Context) -> BackupRecord:
     """Take a verified backup now (journaled), then apply the retention budget."""
     with Session(ctx, command="backup create", write=True) as session:
         recover(session)
-        known = replay(session.journal.snapshot().longest).backups
+        known = replay(session.journal.recent().longest).backups
         with Run(session) as run:
             record = run.fresh_backup()
             run.prune(known=known)
@@ -52,7 +52,7 @@ def backup_restore(ctx: Context, backup_id: str) -> RestoreResult:
         session.journal.take_table_offline()
         try:
             recover(session)
-            state = replay(session.journal.snapshot().longest)
+            state = replay(session.journal.recent().longest)
         except (IrreconcilableState, DatabaseCorrupt):
             # A restore is the way out these refusals point to: go on from the journals as
             # they are (the JSONL brought up to date). Tampering is never bypassed.
@@ -75,7 +75,7 @@ def backup_prune(ctx: Context) -> list[BackupRecord]:
     """Apply the retention budget now (journaled); returns the removed backups."""
     with Session(ctx, command="backup prune", write=True) as session:
         recover(session)
-        known = replay(session.journal.snapshot().longest).backups
+        known = replay(session.journal.recent().longest).backups
         with Run(session) as run:
             removed = run.prune(known=known)
             run.finish("succeeded", removed=len(removed))

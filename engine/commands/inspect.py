@@ -23,6 +23,7 @@ from schemalog.engine.files.registry import Registry, check_against_journal, loa
 from schemalog.engine.shell.lock import LockStatus, probe
 from schemalog.engine.shell.recovery import read_facts
 from schemalog.engine.shell.session import Session
+from schemalog.journal.checkpoint import mismatched_checkpoints
 from schemalog.journal.events import Event
 from schemalog.journal.journal import Snapshot
 from schemalog.journal.replay import State
@@ -83,7 +84,7 @@ def status(ctx: Context) -> Status:
             registry_error=registry_error,
         )
     with Session(ctx, command="status", write=False) as session:
-        snap = session.journal.snapshot()
+        snap = session.journal.recent()
         facts = read_facts(session.conn, integrity="off", paths=paths, events=snap.longest)
         plan = diagnose(snap, facts)
         state = plan.state or _safe_replay(snap)
@@ -112,8 +113,8 @@ def status(ctx: Context) -> Status:
             recovery_actions=actions if needs else [],
             drift=state.fingerprint is not None and state.fingerprint != facts.fingerprint,
             journal={
-                "table_events": len(snap.table.events),
-                "jsonl_events": len(snap.jsonl.events),
+                "table_events": snap.table_count,
+                "jsonl_events": snap.jsonl_count,
                 "consistent": snap.consistency.consistent and snap.jsonl.torn is None,
             },
             last_backup=attrs.asdict(state.backups[-1]) if state.backups else None,
@@ -185,6 +186,12 @@ def verify(ctx: Context) -> list[dict[str, Any]]:
             "foreign_keys",
             not fk,
             f"{len(fk)}+ violation(s), first in table {fk[0][0]}" if fk else "ok",
+        )
+        wrong = [] if cons.tampered else mismatched_checkpoints(snap.longest)
+        check(
+            "checkpoints",
+            not wrong,
+            "; ".join(f"seq {seq}: {why}" for seq, why in wrong) or "match the events before them",
         )
         state = _safe_replay(snap)
         user_version = conn.execute("PRAGMA user_version").fetchone()[0]

@@ -132,7 +132,8 @@ def _preview(
     if not ctx.settings.paths.database.exists():
         return RunReport(plan=_plan(registry, State(), direction, target), dry_run=True)
     with Session(ctx, command=direction, write=False) as session:
-        recovery = diagnose(session.journal.snapshot(), read_facts(session.conn, integrity="off"))
+        snapshot = session.journal.recent()
+        recovery = diagnose(snapshot, read_facts(session.conn, integrity="off"))
         if recovery.refusal is not None:
             raise recovery.refusal
         state = recovery.state or State()
@@ -148,7 +149,7 @@ def _state_after(session: Session, recovery: RecoveryPlan) -> State:
     """The journal's state now: recovery's, when it changed nothing; else replayed again."""
     if recovery.state is not None and not recovery.actions:
         return recovery.state
-    return replay(session.journal.snapshot().longest)
+    return replay(session.journal.recent().longest)
 
 
 def _plan(registry: Registry, state: State, direction: str, target: int | None) -> Plan:

@@ -22,6 +22,7 @@ from typing import Any
 import attrs
 
 from schemalog.engine.base.errors import DatabaseCorrupt, IrreconcilableState, NeedsHuman
+from schemalog.journal.checkpoint import mismatched_checkpoints
 from schemalog.journal.consistency import Consistency
 from schemalog.journal.errors import JournalChainBroken, JournalsDiverged
 from schemalog.journal.events import Event, Kind
@@ -46,7 +47,7 @@ class DatabaseFacts:
     """What the database and the files beside it say, read without changing anything."""
 
     user_version: int
-    fingerprint: str
+    fingerprint: str | None  # None: not read (recovery needs it only for an interrupted step)
     integrity_ok: bool | None  # None: not checked
     partial_backups: tuple[str, ...] = ()  # unfinished `*.tmp` backup files
     #: The backup id named by the manifest of the pending restore's preservation directory
@@ -105,6 +106,7 @@ _OUTSIDE_TRANSACTION = frozenset(
         Kind.VERIFICATION_FAILED,
         Kind.ROLLED_BACK,
         Kind.CHECKSUM_ACCEPTED,
+        Kind.CHECKPOINT,
     }
 )
 _STEP_KINDS = frozenset({Kind.STEP_STARTED, Kind.STEP_APPLIED, Kind.STEP_REVERTED})
@@ -176,11 +178,19 @@ def implausible_tail(common: Sequence[Event], jsonl_only: Sequence[Event]) -> Ev
     return None
 
 
-def diagnose(snapshot: Snapshot, facts: DatabaseFacts, *, current_run: str = "") -> RecoveryPlan:
+def diagnose(
+    snapshot: Snapshot,
+    facts: DatabaseFacts,
+    *,
+    current_run: str = "",
+    state: State | None = None,
+) -> RecoveryPlan:
     """Decide how to bring journals and database to a consistent state. Pure.
 
-    Refuses (IrreconcilableState / JournalsDiverged / JournalChainBroken / DatabaseCorrupt)
-    rather than guess when data could be lost.
+    `state` is `replay(snapshot.longest)` when the caller has it already. The snapshot may
+    start at a checkpoint (`Snapshot.base`): the state is then the checkpoint's, folded with
+    the events after it. Refuses (IrreconcilableState / JournalsDiverged / JournalChainBroken /
+    DatabaseCorrupt) rather than guess when data could be lost.
     """
     cons = snapshot.consistency
     refusal = tampering_refusal(cons)
@@ -200,6 +210,9 @@ def diagnose(snapshot: Snapshot, facts: DatabaseFacts, *, current_run: str = "")
                     "`schemalog verify --json` (see `schemalog help recovery`, tampering)",
                 )
             )
+    refusal = _forged_checkpoint(snapshot)
+    if refusal is not None:
+        return RecoveryPlan(refusal=refusal)
 
     actions: list[Action] = []
     if snapshot.jsonl.torn is not None:
@@ -226,7 +239,7 @@ def diagnose(snapshot: Snapshot, facts: DatabaseFacts, *, current_run: str = "")
             )
         )
     events = snapshot.longest
-    state = replay(events)
+    state = replay(events) if state is None else state
 
     expected_version = state.version
     pending = state.pending_restore
@@ -350,6 +363,24 @@ def diagnose(snapshot: Snapshot, facts: DatabaseFacts, *, current_run: str = "")
     return RecoveryPlan(actions=tuple(actions), state=state)
 
 
+def _forged_checkpoint(snapshot: Snapshot) -> NeedsHuman | None:
+    """The refusal for a checkpoint in the JSONL alone that the events before it contradict
+    (it would be copied into the table and trusted from then on), or None. Pure."""
+    cons = snapshot.consistency
+    seqs = {e.seq for e in cons.jsonl_only if e.kind is Kind.CHECKPOINT}
+    if not seqs:
+        return None
+    wrong = mismatched_checkpoints(snapshot.jsonl.events, only=seqs)
+    if not wrong:
+        return None
+    seq, reason = wrong[0]
+    return JournalsDiverged(
+        f"the JSONL holds a checkpoint at seq {seq} the journal table lacks, and {reason}",
+        hint="someone else wrote to the JSONL: compare both journals with "
+        "`schemalog verify --json` (see `schemalog help recovery`, tampering)",
+    )
+
+
 def needs_integrity_check(snapshot: Snapshot) -> bool:
     """Whether the journal shows an interruption (then recovery checks integrity). Pure."""
     if snapshot.jsonl.torn is not None or not snapshot.consistency.consistent:
@@ -358,7 +389,12 @@ def needs_integrity_check(snapshot: Snapshot) -> bool:
     if not events:
         return False
     last = events[-1]
-    return last.kind not in (Kind.LOCK_RELEASED, Kind.RECOVERY_FINISHED, Kind.BACKUP_REMOVED)
+    return last.kind not in (
+        Kind.LOCK_RELEASED,
+        Kind.RECOVERY_FINISHED,
+        Kind.BACKUP_REMOVED,
+        Kind.CHECKPOINT,
+    )
 
 
 def corrupt_error(events: Sequence[Event], *, what: str) -> DatabaseCorrupt:

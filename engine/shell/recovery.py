@@ -25,7 +25,7 @@ from schemalog.journal.clock import now
 from schemalog.journal.consistency import compare
 from schemalog.journal.durable import open_private_file
 from schemalog.journal.events import Draft, Event, Kind
-from schemalog.journal.journal import Snapshot
+from schemalog.journal.journal import Journal, Snapshot
 from schemalog.journal.replay import State, replay
 from schemalog.journal.store import ReadResult, TornTail
 
@@ -48,8 +48,10 @@ def read_facts(
     integrity: IntegrityLevel,
     paths: DatabasePaths | None = None,
     events: tuple[Event, ...] = (),
+    fingerprint: bool = True,
 ) -> DatabaseFacts:
-    """Read user_version, fingerprint, integrity (unless "off") and the files beside the
+    """Read user_version, the schema fingerprint (unless `fingerprint` is False: then
+    `DatabaseFacts.fingerprint` is None), integrity (unless "off") and the files beside the
     database: unfinished backups and the manifest of a pending restore's preserved copy.
 
     Read-only.
@@ -65,7 +67,7 @@ def read_facts(
                 preserved_for = str(manifest.get("restoring_backup", "")) or None
     try:
         user_version = conn.execute("PRAGMA user_version").fetchone()[0]
-        fingerprint = schema_fingerprint(conn)
+        schema = schema_fingerprint(conn) if fingerprint else None
     except sqlite3.DatabaseError:
         return DatabaseFacts(
             user_version=-1,
@@ -82,7 +84,7 @@ def read_facts(
             ok = False
     return DatabaseFacts(
         user_version=user_version,
-        fingerprint=fingerprint,
+        fingerprint=schema,
         integrity_ok=ok,
         partial_backups=partial,
         preserved_for=preserved_for,
@@ -95,18 +97,34 @@ def plan_recovery(
     """Read everything and decide (no writes)."""
     journal = session.journal
     try:
-        snapshot = journal.snapshot()
+        snapshot = journal.recent()
     except sqlite3.DatabaseError as exc:  # the journal table's pages are damaged
         events = journal.jsonl.read().events
         raise corrupt_error(events, what=f"the database cannot be read ({exc})") from exc
+    state = _replayed(journal, snapshot)
     check = force_integrity or dx.needs_integrity_check(snapshot)
     facts = read_facts(
         session.conn,
         integrity=session.integrity if check else "off",
         paths=session.paths,
         events=snapshot.longest,
+        # The schema's fingerprint matters to recovery only for an interrupted step.
+        fingerprint=state is None or bool(state.open_attempts),
     )
-    return snapshot, diagnose(snapshot, facts, current_run=session.run_id)
+    return snapshot, diagnose(snapshot, facts, current_run=session.run_id, state=state)
+
+
+def _replayed(journal: Journal, snapshot: Snapshot) -> State | None:
+    """The snapshot's state (the memo's when it has it), or None when it cannot be replayed
+    (diagnosis reports why)."""
+    if snapshot.consistency.tampered:
+        return None
+    try:
+        if journal.memo is not None:
+            return journal.memo.state(snapshot)
+        return replay(snapshot.longest)
+    except NeedsHuman:
+        return None
 
 
 def recover(

@@ -27,6 +27,7 @@ from schemalog.engine.shell.backup import take_backup, take_backup_deferred
 from schemalog.engine.shell.backup_file import remove_backup
 from schemalog.engine.shell.session import Session
 from schemalog.journal import failpoints
+from schemalog.journal.checkpoint import checkpoint_if_due
 from schemalog.journal.events import Draft, Kind
 from schemalog.journal.replay import BackupRecord
 
@@ -97,6 +98,7 @@ class Run:
             ]
         )
         self.open = False
+        checkpoint_if_due(journal, self.run_id)
         journal.sync()
 
     # -- backups (the executor's hooks) ------------------------------------------------

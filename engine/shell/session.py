@@ -141,7 +141,7 @@ class Session:
             failpoints.hit("after_lock")
         self._conn = self._open_connection()
         jsonl = JsonlStore(self.paths.jsonl, durability=self.settings.durability)
-        self._journal = Journal(self._conn, jsonl)
+        self._journal = Journal(self._conn, jsonl, memo=self.ctx.memo)
 
     def _waiting(self, holder: Holder | None, waited: float) -> None:
         signals.check()
@@ -197,7 +197,7 @@ class Session:
         old = self.journal
         self.conn.close()
         self._conn = self._open_connection()
-        self._journal = Journal(self._conn, old.jsonl)
+        self._journal = Journal(self._conn, old.jsonl, memo=old.memo)
         self._journal.carry_over(old)
 
     def close(self) -> None:

@@ -1,0 +1,88 @@
+"""Reading only the recent part of the journal: from the last checkpoint both stores hold.
+
+A command needs the current state, and a checkpoint holds it as of its seq (see
+`journal.replay` and docs/events.md, "Checkpoints"), so `read_from_checkpoint` reads each store
+from its last checkpoint on: the table through the partial index on checkpoints, the JSONL
+by scanning backwards from its end. The checkpoint is trusted when both stores hold it,
+identical, at the same seq, its hash matches its content (which covers the state it holds and
+`prev`, the hash of the event before it), and its payload can be read; the events after it
+are chain-checked from it. In any other case (no checkpoint yet, one store behind or ahead,
+damage) the caller reads both stores whole, and recovery works as without checkpoints.
+
+`TailMemo` is the same idea inside one process: what it verified last time is trusted while
+neither store has changed since (the table's last seq and hash, the JSONL's size, times and
+last bytes), so a repeated call reads nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from schemalog.journal.chain import compute_hash
+from schemalog.journal.codec import unstructure
+from schemalog.journal.consistency import compare
+from schemalog.journal.errors import NeedsHuman
+from schemalog.journal.jsonl import JsonlStore
+from schemalog.journal.replay import State, replay
+from schemalog.journal.snapshot import Snapshot
+from schemalog.journal.table import TableStore
+
+__all__ = ["TailMemo", "read_from_checkpoint"]
+
+
+def read_from_checkpoint(table: TableStore, jsonl: JsonlStore) -> Snapshot | None:
+    """Both stores from the last checkpoint they share (see the module docstring), or None
+    when they share none that can be trusted. Read-only."""
+    checkpoint = table.last_checkpoint()
+    if checkpoint is None:
+        return None
+    found = jsonl.last_checkpoint()
+    if found is None or found[1] != checkpoint:
+        return None
+    if compute_hash(unstructure(checkpoint)) != checkpoint.hash:
+        return None
+    try:
+        replay([checkpoint])  # its payload can be read
+    except NeedsHuman:
+        return None
+    offset = found[0]
+    t, j = table.read_from(checkpoint.seq), jsonl.read_from(offset)
+    cons = compare(t.events, j.events, start_seq=checkpoint.seq, start_prev=checkpoint.prev)
+    return Snapshot(table=t, jsonl=j, consistency=cons, base=checkpoint)
+
+
+class TailMemo:
+    """The last healthy snapshot one process read of one database's journal, with its state.
+
+    Kept by the caller between commands (the library's `Migrator` keeps one). `matches` is
+    true while the table's last (seq, hash) and the JSONL's identity, size, times and last
+    4 KiB are what they were when the snapshot was read: the stores are append-only and
+    hash-chained, so the same last event means the same journal.
+    """
+
+    def __init__(self) -> None:
+        self._key: Any = None
+        self.snapshot: Snapshot | None = None
+        self._state: State | None = None
+
+    @staticmethod
+    def key(table: TableStore, jsonl: JsonlStore) -> Any:
+        """What identifies both stores' content now. Read-only."""
+        return (table.head(), jsonl.fingerprint())
+
+    def matches(self, key: Any) -> bool:
+        """Whether the stores are unchanged since the remembered snapshot was read."""
+        return self.snapshot is not None and key is not None and key == self._key
+
+    def remember(self, key: Any, snapshot: Snapshot) -> None:
+        """Keep `snapshot` (read right after `key` was taken) if both stores agreed in it."""
+        healthy = snapshot.consistency.consistent and snapshot.jsonl.torn is None
+        self._key, self.snapshot, self._state = (key, snapshot, None) if healthy else (None,) * 3
+
+    def state(self, snapshot: Snapshot) -> State:
+        """`replay(snapshot.longest)`, computed once for the remembered snapshot."""
+        if snapshot is not self.snapshot:
+            return replay(snapshot.longest)
+        if self._state is None:
+            self._state = replay(snapshot.longest)
+        return self._state
