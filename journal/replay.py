@@ -125,6 +125,7 @@ class _Fold:
             handler(self, e, e.data)
 
     def _on_run_started(self, e: Event, d: dict[str, Any]) -> None:
+        self.runs.pop(e.run_id, None)  # a run id seen again is the latest run (dict order)
         self.runs[e.run_id] = {
             "run_id": e.run_id,
             "command": str(d.get("command", "")),
@@ -266,7 +267,9 @@ class _Fold:
 
     def payload(self, through: int) -> dict[str, Any] | None:
         """What a checkpoint after seq `through` holds, or None when the state is not quiet."""
-        if self.open or self.lock is not None or self.pending_restore is not None:
+        if self.lock is not None or self.pending_restore is not None:
+            return None
+        if any(a["outcome"] is None for a in self.attempts):
             return None
         if any(r["outcome"] is None for r in self.runs.values()):
             return None
