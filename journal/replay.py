@@ -217,6 +217,7 @@ class _Fold:
             run_id=e.run_id,
             fingerprint_before=d.get("fingerprint_before"),
             fingerprint_after=d.get("fingerprint_after"),
+            file=d.get("file"),
         )
         self.remember(e.seq, self.applied[version])
         self.version = version

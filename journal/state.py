@@ -31,6 +31,7 @@ class AppliedMigration:
     fingerprint_before: str | None = None
     fingerprint_after: str | None = None
     baselined: bool = False
+    file: str | None = None  # the file name (older journals hold only `name`)
 
 
 @attrs.frozen

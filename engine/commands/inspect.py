@@ -1,8 +1,12 @@
 """Reading: `status`, `history`, `replay`, `events` and `verify`. Every one is read-only.
 
-None of them takes the migration lock, writes a file or runs recovery: they report what
-recovery would do (`needs_recovery`, `recovery_actions`) and leave it to the next writing
-command or to `schemalog recover`.
+None of them takes the migration lock, writes a file, runs recovery or executes migration
+code: they report what recovery would do (`needs_recovery`, `recovery_actions`) and leave it
+to the next writing command or to `schemalog recover`. `verify` runs the verify queries of
+applied migrations as the files state them: a `.sql` file's verify section, a `.py` file's
+literal `verify = [...]`; a `.py` file whose `verify` is computed is skipped, with a note.
+`status` reads the journal from its last checkpoint; `history`, `replay`, `events` and
+`verify` read it whole.
 """
 
 from __future__ import annotations
@@ -243,7 +247,20 @@ def _run_verify_queries(
         mig = registry.get(applied.version)
         if mig is None:
             continue
-        for position, query in enumerate(mig.verify, start=1):
+        try:
+            queries = registry.verify_queries(applied.version)
+        except SchemalogError as exc:
+            check(f"verify {mig.filename}", False, exc.what)
+            continue
+        if queries is None:
+            check(
+                f"verify {mig.filename}",
+                True,
+                "skipped: its `verify` is not a literal, and verify runs no migration code "
+                "(`schemalog check` runs it)",
+            )
+            continue
+        for position, query in enumerate(queries, start=1):
             try:
                 rows = conn.execute(query).fetchmany(2)
                 ok = len(rows) == 1 and bool(rows[0][0])

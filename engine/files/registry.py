@@ -1,23 +1,42 @@
 """The migrations in a directory, checked against themselves and against the journal.
 
-`load_registry` reads a directory and refuses an inconsistent set of files (a bad name,
-a duplicate version, a version <= 0, a gap) before it runs any migration file's code.
+`load_registry` lists a directory (or an `importlib.resources` Traversable), refuses an
+inconsistent set of file names (a bad name, a duplicate version, a version <= 0, a gap), and
+reads each file's bytes for its checksum. It runs no migration code: `Registry.migration`
+loads a file's code when a migration is to be planned or tested, once per registry.
 `check_against_journal` refuses a set of files that disagrees with what the journal says
 was applied (a file edited or deleted after it was applied, a file numbered at or below
 the applied version that was never applied). Both report every problem they find in one
 error whose first line stands on its own.
+
+A process that loads the same directory again (the library's `upgrade()` at every start-up
+of a long-running application) reuses the text and checksum of a file whose identity, size,
+mtime and ctime are unchanged, unless it was last modified less than `_SETTLE_S` seconds
+before it was read: a write after the read changes the ctime (which no program can set
+back) to a time later than the one read, even on file systems with coarse timestamps. POSIX
+only (Windows reports the creation time as ctime); Traversables are always read.
 """
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import attrs
 
-from schemalog.engine.base.errors import ConfigError, RegistryError
-from schemalog.engine.files.migration import Migration, load_migration, parse_filename
+from schemalog.engine.base.errors import ConfigError, MigrationFileError, RegistryError
+from schemalog.engine.files.migration import (
+    Migration,
+    MigrationFile,
+    Source,
+    load_code,
+    parse_filename,
+    read_source,
+    verify_queries,
+)
 
 __all__ = ["AppliedRecord", "Registry", "check_against_journal", "load_registry"]
 
@@ -40,18 +59,30 @@ class AppliedRecord(Protocol):
     @property
     def baselined(self) -> bool: ...
 
+    @property
+    def applied_at(self) -> str: ...
 
-def _sorted_migrations(migrations: Iterable[Migration]) -> tuple[Migration, ...]:
+
+#: A registry entry: a file as read (its code not loaded), or an already loaded migration.
+Entry = MigrationFile | Migration
+_SETTLE_S = 5.0
+#: path -> (stat key, when it was read, the file as read); see the module docstring.
+_READ_CACHE: dict[str, tuple[tuple[int, ...], float, MigrationFile]] = {}
+_CACHE_LIMIT = 10_000
+
+
+def _sorted_migrations(migrations: Iterable[Entry]) -> tuple[Entry, ...]:
     return tuple(sorted(migrations, key=lambda m: m.version))
 
 
 @attrs.frozen
 class Registry:
-    """The migrations found in one directory, sorted by version."""
+    """The migrations found in one directory, sorted by version; each file's code is loaded
+    on first use (`migration`)."""
 
-    directory: Path
-    migrations: tuple[Migration, ...] = attrs.field(converter=_sorted_migrations)
-    _by_version: Mapping[int, Migration] = attrs.field(
+    directory: Source
+    migrations: tuple[Entry, ...] = attrs.field(converter=_sorted_migrations)
+    _by_version: Mapping[int, Entry] = attrs.field(
         init=False,
         repr=False,
         eq=False,
@@ -59,6 +90,7 @@ class Registry:
             lambda self: {m.version: m for m in self.migrations}, takes_self=True
         ),
     )
+    _loaded: dict[int, Migration] = attrs.field(init=False, repr=False, eq=False, factory=dict)
 
     @property
     def head(self) -> int:
@@ -70,14 +102,33 @@ class Registry:
         """Every version on disk, ascending."""
         return tuple(m.version for m in self.migrations)
 
-    def get(self, version: int) -> Migration | None:
-        """The migration with `version`, or None."""
+    def get(self, version: int) -> Entry | None:
+        """The file (name, checksum; no code) with `version`, or None."""
         return self._by_version.get(version)
+
+    def migration(self, version: int) -> Migration:
+        """The migration with `version`, its code loaded (a `.py` file's top level runs here,
+        once per registry). Raises KeyError for an unknown version and MigrationFileError
+        naming the file when its content is invalid."""
+        loaded = self._loaded.get(version)
+        if loaded is None:
+            entry = self._by_version[version]
+            loaded = entry if isinstance(entry, Migration) else load_code(entry)
+            self._loaded[version] = loaded
+        return loaded
+
+    def verify_queries(self, version: int) -> tuple[str, ...] | None:
+        """The verify queries of `version`, found without running its code (None: a `.py`
+        file whose `verify` is not a literal). Raises KeyError, MigrationFileError."""
+        entry = self._by_version[version]
+        if isinstance(entry, Migration):
+            return entry.verify
+        return verify_queries(entry)
 
     def __len__(self) -> int:
         return len(self.migrations)
 
-    def __iter__(self) -> Iterator[Migration]:
+    def __iter__(self) -> Iterator[Entry]:
         return iter(self.migrations)
 
 
@@ -87,48 +138,87 @@ class _Problem:
 
     what: str
     hint: str
-    path: Path
+    path: Any
 
 
-def load_registry(directory: Path) -> Registry:
-    """Load every migration file in `directory`; an empty directory is an empty registry.
+def load_registry(directory: Source | str) -> Registry:
+    """List every migration file in `directory`, check their names, read and checksum them.
 
-    Files whose names start with `_` or `.`, sub-directories and files that are neither
-    `.py` nor `.sql` are ignored. The set of file names is checked before any file is
-    loaded. Raises ConfigError when `directory` is missing or not a directory,
-    RegistryError listing every badly named file, duplicate version, version <= 0 and gap
-    (versions must run 1..N), and MigrationFileError for the first file that cannot be
-    loaded.
+    `directory` is a path or an `importlib.resources` Traversable. An empty directory is an
+    empty registry. Files whose names start with `_` or `.`, sub-directories and files that
+    are neither `.py` nor `.sql` are ignored. The set of file names is checked before any
+    file is read; no file's code runs. Raises ConfigError when `directory` is missing or not
+    a directory, RegistryError listing every badly named file, duplicate version, version
+    <= 0 and gap (versions must run 1..N), and MigrationFileError for the first file that
+    cannot be read or is not UTF-8 text.
     """
-    directory = Path(directory)
-    if not directory.exists():
-        msg = f"migrations directory {directory} does not exist"
-        hint = "run `schemalog init` to create it, or set --migrations (SCHEMALOG_MIGRATIONS)"
-        raise ConfigError(msg, hint=hint, path=str(directory))
+    if isinstance(directory, str | os.PathLike):
+        directory = Path(directory)
+        if not directory.exists():
+            msg = f"migrations directory {directory} does not exist"
+            hint = "run `schemalog init` to create it, or set --migrations (SCHEMALOG_MIGRATIONS)"
+            raise ConfigError(msg, hint=hint, path=str(directory))
     if not directory.is_dir():
         msg = f"migrations directory {directory} is not a directory"
         hint = "set --migrations (SCHEMALOG_MIGRATIONS) to the directory holding the migrations"
         raise ConfigError(msg, hint=hint, path=str(directory))
     files = _candidate_files(directory)
     _raise_if_any(directory, _name_problems(files))
-    return Registry(directory=directory, migrations=tuple(load_migration(f) for f in files))
+    return Registry(directory=directory, migrations=tuple(_read(f) for f in files))
 
 
-def _candidate_files(directory: Path) -> list[Path]:
+def _candidate_files(directory: Source) -> list[Source]:
     """The files of `directory` that are meant to be migrations, by name."""
-    return sorted(
-        entry
-        for entry in directory.iterdir()
-        if not entry.name.startswith(("_", "."))
-        and entry.suffix.lower() in _SUFFIXES
-        and entry.is_file()
-    )
+    if isinstance(directory, Path):
+        with os.scandir(directory) as entries:
+            names = [e.name for e in entries if _wanted(e.name) and e.is_file()]
+        return [directory / name for name in sorted(names)]
+    found = [e for e in directory.iterdir() if _wanted(e.name) and e.is_file()]
+    return sorted(found, key=lambda e: e.name)
 
 
-def _name_problems(files: list[Path]) -> list[_Problem]:
+def _wanted(name: str) -> bool:
+    return not name.startswith(("_", ".")) and os.path.splitext(name)[1].lower() in _SUFFIXES
+
+
+def _read(path: Source) -> MigrationFile:
+    """The file at `path` as read, from the read cache when it is safe (module docstring)."""
+    if not isinstance(path, Path) or os.name != "posix":
+        return read_source(path, _bytes(path))
+    name = str(path)
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise _unreadable(path, exc) from exc
+    key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    cached = _READ_CACHE.get(name)
+    if cached is not None and cached[0] == key:
+        return cached[2]
+    read_at = time.time()
+    source = read_source(path, _bytes(path))
+    if read_at - max(st.st_mtime_ns, st.st_ctime_ns) / 1e9 > _SETTLE_S:
+        if len(_READ_CACHE) >= _CACHE_LIMIT:
+            _READ_CACHE.clear()
+        _READ_CACHE[name] = (key, read_at, source)
+    return source
+
+
+def _bytes(path: Source) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise _unreadable(path, exc) from exc
+
+
+def _unreadable(path: Source, exc: OSError) -> MigrationFileError:
+    msg = f"{path.name}: cannot be read ({exc.strerror or exc})"
+    return MigrationFileError(msg, path=str(path))
+
+
+def _name_problems(files: list[Source]) -> list[_Problem]:
     """Every problem with the names of `files`: bad names, versions <= 0, duplicates, gaps."""
     problems: list[_Problem] = []
-    by_version: dict[int, list[Path]] = {}
+    by_version: dict[int, list[Source]] = {}
     for file in files:
         parsed = parse_filename(file.name)
         if parsed is None:
@@ -155,7 +245,7 @@ def _name_problems(files: list[Path]) -> list[_Problem]:
     return problems
 
 
-def _gap_problems(by_version: Mapping[int, list[Path]]) -> list[_Problem]:
+def _gap_problems(by_version: Mapping[int, list[Source]]) -> list[_Problem]:
     """A problem for each run of missing versions between 1 and the highest version."""
     problems: list[_Problem] = []
     previous = 0
@@ -212,27 +302,35 @@ def _label(record: AppliedRecord) -> str:
     return f"{record.version:03d}_{record.name}" if record.name else f"{record.version:03d}"
 
 
+def _applied_at(record: AppliedRecord) -> str:
+    """` at <time>` when the record says when it was applied."""
+    when = getattr(record, "applied_at", "")
+    return f" at {when}" if when else ""
+
+
 def _missing_file(registry: Registry, record: AppliedRecord) -> _Problem:
+    file = getattr(record, "file", None) or f"{_label(record)}.py or .sql"
     what = (
-        f"migration {_label(record)} was applied but its file "
-        f"({_label(record)}.py or .sql) is gone from {registry.directory}"
+        f"migration {_label(record)} was applied{_applied_at(record)} but its file "
+        f"({file}) is gone from {registry.directory}"
     )
     hint = "restore the file (e.g. from version control); applied migrations must stay on disk"
     return _Problem(what, hint, registry.directory)
 
 
-def _edited_file(registry: Registry, record: AppliedRecord, migration: Migration) -> _Problem:
+def _edited_file(registry: Registry, record: AppliedRecord, migration: Entry) -> _Problem:
     was, now = record.checksum[:_SHORT] or "(none)", migration.checksum[:_SHORT]
     if migration.name == record.name:
         what = (
-            f"{migration.filename} was changed after it was applied "
+            f"{migration.filename} was changed after it was applied{_applied_at(record)} "
             f"(checksum applied {was}, file now {now})"
         )
         hint = "restore the original file, and put the change in a new migration"
     else:
         what = (
-            f"version {record.version} was applied as {_label(record)}, but {migration.filename} "
-            f"now holds a different migration (checksum applied {was}, file now {now})"
+            f"version {record.version} was applied as {_label(record)}{_applied_at(record)}, but "
+            f"{migration.filename} now holds a different migration (checksum applied {was}, "
+            f"file now {now})"
         )
         hint = (
             f"restore {_label(record)}, and renumber {migration.filename} above the highest "
@@ -241,7 +339,7 @@ def _edited_file(registry: Registry, record: AppliedRecord, migration: Migration
     return _Problem(what, hint, migration.path)
 
 
-def _never_applied(migration: Migration, current_version: int) -> _Problem:
+def _never_applied(migration: Entry, current_version: int) -> _Problem:
     what = (
         f"{migration.filename} was never applied, but the database is already at version "
         f"{current_version}"
@@ -250,7 +348,7 @@ def _never_applied(migration: Migration, current_version: int) -> _Problem:
     return _Problem(what, hint, migration.path)
 
 
-def _raise_if_any(directory: Path, problems: list[_Problem]) -> None:
+def _raise_if_any(directory: Source, problems: list[_Problem]) -> None:
     """Raise one RegistryError for all `problems`: the first on line one, the rest below."""
     if not problems:
         return
