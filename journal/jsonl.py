@@ -110,10 +110,11 @@ class JsonlStore:
             at += len(line) + 1
         return ReadResult(events=tuple(events), torn=torn, exists=True)
 
-    def last_checkpoint(self) -> tuple[int, Event] | None:
-        """(byte offset of its line, event) of the last complete `checkpoint` line, found by
-        reading the file backwards; None when there is none or it cannot be read (the caller
-        then reads the whole file, which reports any damage). Read-only."""
+    def last_checkpoint(self) -> tuple[int, int, Event] | None:
+        """(offset of its line, offset after its newline, event) of the last complete
+        `checkpoint` line, found by reading the file backwards; None when there is none or it
+        cannot be read (the caller then reads the whole file, which reports any damage).
+        Read-only."""
         try:
             refuse_symlink(self.path)
             with open(self.path, "rb") as fh:
@@ -234,7 +235,7 @@ class JsonlStore:
         return self._fd
 
 
-def _last_checkpoint(fh: BinaryIO, size: int) -> tuple[int, Event] | None:
+def _last_checkpoint(fh: BinaryIO, size: int) -> tuple[int, int, Event] | None:
     """Scan `fh` backwards for the last complete line holding a checkpoint event."""
     end = size  # look for a mark that ends at or before `end`
     while True:
@@ -247,7 +248,7 @@ def _last_checkpoint(fh: BinaryIO, size: int) -> tuple[int, Event] | None:
             fh.seek(line_start)
             event = decode(fh.read(line_end - line_start).decode("utf-8"), where="checkpoint")
             if event.kind is Kind.CHECKPOINT:
-                return line_start, event
+                return line_start, line_end + 1, event
         end = mark + len(_CHECKPOINT_MARK) - 1  # a mark inside a payload: look before it
 
 

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import attrs
+
 from schemalog.journal.chain import compute_hash
 from schemalog.journal.codec import unstructure
 from schemalog.journal.consistency import compare
@@ -37,7 +39,7 @@ def read_from_checkpoint(table: TableStore, jsonl: JsonlStore) -> Snapshot | Non
     if checkpoint is None:
         return None
     found = jsonl.last_checkpoint()
-    if found is None or found[1] != checkpoint:
+    if found is None or found[2] != checkpoint:
         return None
     if compute_hash(unstructure(checkpoint)) != checkpoint.hash:
         return None
@@ -45,8 +47,10 @@ def read_from_checkpoint(table: TableStore, jsonl: JsonlStore) -> Snapshot | Non
         replay([checkpoint])  # its payload can be read
     except NeedsHuman:
         return None
-    offset = found[0]
-    t, j = table.read_from(checkpoint.seq), jsonl.read_from(offset)
+    # The checkpoint is decoded already: each store is read from the event after it.
+    t, j = table.read_from(checkpoint.seq + 1), jsonl.read_from(found[1])
+    t = attrs.evolve(t, events=(checkpoint, *t.events))
+    j = attrs.evolve(j, events=(checkpoint, *j.events))
     cons = compare(t.events, j.events, start_seq=checkpoint.seq, start_prev=checkpoint.prev)
     return Snapshot(table=t, jsonl=j, consistency=cons, base=checkpoint)
 

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 
 from schemalog.journal.codec import canonical, decode
 from schemalog.journal.errors import JournalLayoutError
-from schemalog.journal.events import Event
+from schemalog.journal.events import Event, Kind
 from schemalog.journal.store import ReadResult
 
 __all__ = ["LAYOUT_VERSION", "TABLE", "TableStore"]
@@ -30,6 +30,7 @@ META = "schemalog_meta"
 LAYOUT_VERSION = 2
 
 _COLUMNS = ("seq", "id", "ts", "run_id", "kind", "version", "data", "prev", "hash")
+_KINDS = frozenset(k.value for k in Kind)
 
 _CREATE = (
     f"""CREATE TABLE IF NOT EXISTS {TABLE} (
@@ -235,6 +236,16 @@ def _decode_row(row: tuple) -> Event:
     else:
         if canonical(data_obj) != data:
             data_obj = data  # an edited row: not the canonical text we wrote
+        elif (
+            type(seq) is int
+            and (version is None or type(version) is int)
+            and all(type(v) is str for v in (id_, ts, run_id, kind, prev, hash_))
+            and kind in _KINDS
+            and isinstance(data_obj, dict)
+        ):
+            # Every column has the exact type and the data its canonical text: the event is
+            # what `decode` would give, built without encoding the whole row twice more.
+            return Event(seq, id_, ts, run_id, Kind(kind), version, data_obj, prev, hash_)
     fields = {
         "seq": seq,
         "id": id_,

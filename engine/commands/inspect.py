@@ -23,7 +23,13 @@ from schemalog.engine.core.diagnosis import diagnose, tampering_refusal
 from schemalog.engine.core.fingerprint import schema_fingerprint
 from schemalog.engine.core.history import HistoryEntry
 from schemalog.engine.core.history import history as derive_history
-from schemalog.engine.files.registry import Registry, check_against_journal, load_registry
+from schemalog.engine.files.registry import (
+    Registry,
+    check_against_journal,
+    check_pending,
+    load_registry,
+    migration_names,
+)
 from schemalog.engine.shell.lock import LockStatus, probe
 from schemalog.engine.shell.recovery import read_facts
 from schemalog.engine.shell.session import Session
@@ -67,8 +73,8 @@ def status(ctx: Context) -> Status:
     """The state at a glance. Read-only: never writes, never takes the lock."""
     paths = ctx.settings.paths
     lock = probe(paths.lock)
-    registry, registry_error = _registry_or_error(ctx)
-    head = registry.head if registry else 0
+    names, registry_error = _names_or_error(ctx)  # status reads no migration file
+    head = max(names, default=0)
     if not paths.database.exists():
         return Status(
             database=str(paths.database),
@@ -96,13 +102,19 @@ def status(ctx: Context) -> Status:
         if plan.refusal is not None:
             actions.append(f"needs a human: {plan.refusal.message}")
         needs = plan.needed and not lock.held
+        pending = list(range(state.version + 1, head + 1))
+        if registry_error is None and pending:  # their content, read without running code
+            try:
+                check_pending(ctx.settings.migrations, pending)
+            except SchemalogError as exc:
+                registry_error = exc.what
         return Status(
             database=str(paths.database),
             exists=True,
             version=state.version,
             user_version=facts.user_version,
             head=head,
-            pending=list(range(state.version + 1, head + 1)),
+            pending=pending,
             applied=[
                 {
                     "version": a.version,
@@ -143,8 +155,7 @@ def replay(ctx: Context, until: int | None = None) -> State:
 def history(ctx: Context) -> list[HistoryEntry]:
     """Every attempt, oldest first, including failed and interrupted ones. Read-only."""
     state = replay(ctx)
-    registry, _ = _registry_or_error(ctx)  # history stays readable without the files
-    names = {m.version: m.name for m in registry} if registry else {}
+    names, _ = _names_or_error(ctx)  # history stays readable without the files
     return derive_history(state, names=names, live=probe(ctx.settings.paths.lock).held)
 
 
@@ -270,11 +281,11 @@ def _run_verify_queries(
             check(f"verify {mig.filename} #{position}", ok, detail)
 
 
-def _registry_or_error(ctx: Context) -> tuple[Registry | None, str | None]:
+def _names_or_error(ctx: Context) -> tuple[dict[int, str], str | None]:
     try:
-        return load_registry(ctx.settings.migrations), None
+        return migration_names(ctx.settings.migrations), None
     except SchemalogError as exc:
-        return None, exc.what
+        return {}, exc.what
 
 
 def _safe_replay(snap: Snapshot) -> State:

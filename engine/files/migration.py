@@ -25,14 +25,13 @@ import hashlib
 import re
 import sqlite3
 from collections.abc import Callable
-from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Literal, TypeAlias
+from typing import TYPE_CHECKING, Literal, TypeAlias
 
 import attrs
 
 from schemalog.engine.base.errors import MigrationFileError
-from schemalog.engine.files.python_code import literal_verify, load_python
+from schemalog.engine.files.python_code import check_syntax, literal_verify, load_python
 from schemalog.engine.files.sql_sections import load_sql
 
 __all__ = [
@@ -42,6 +41,7 @@ __all__ = [
     "MigrationFile",
     "Source",
     "StepCode",
+    "check_without_running",
     "compute_checksum",
     "load_code",
     "load_migration",
@@ -53,8 +53,11 @@ __all__ = [
 
 #: What `up` and `down` hold: an SQL script, or a function run with the connection.
 StepCode: TypeAlias = str | Callable[[sqlite3.Connection], None]
+if TYPE_CHECKING:  # importlib.resources costs start-up time; only its protocol is named
+    from importlib.resources.abc import Traversable
+
 #: Where a migration file is: a path, or an `importlib.resources` Traversable.
-Source: TypeAlias = Path | Traversable
+Source: TypeAlias = "Path | Traversable"
 
 #: The name part of a migration file name: lower-case letters, digits and `_`.
 NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9_]*")
@@ -218,6 +221,15 @@ def verify_queries(source: MigrationFile) -> tuple[str, ...] | None:
     if source.kind == "sql":
         return tuple(load_sql(source.path, source.text)["verify"])  # type: ignore[arg-type]
     return literal_verify(source.path, source.text)
+
+
+def check_without_running(source: MigrationFile) -> None:
+    """Check what can be checked of a migration's content without running its code: a `.sql`
+    file's sections, a `.py` file's syntax. Raises MigrationFileError naming the file."""
+    if source.kind == "sql":
+        load_sql(source.path, source.text)
+    else:
+        check_syntax(source.path, source.text)
 
 
 def load_migration(path: Source) -> Migration:

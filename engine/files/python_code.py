@@ -10,18 +10,21 @@ None), `verify` (one query or a list/tuple of queries), `transactional` and `for
 
 from __future__ import annotations
 
-import ast
-import importlib.util
-import inspect
 import sys
 from collections.abc import Callable
 from types import ModuleType, TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from schemalog.engine.base.errors import MigrationFileError
 from schemalog.engine.files.sqlsplit import find_untakeable, is_blank_sql, split_statements
 
-__all__ = ["literal_verify", "load_python"]
+if TYPE_CHECKING:
+    import ast
+
+# `ast`, `inspect` and `importlib.util` are imported where they are used: a command that runs
+# no migration code (status, a no-op up) does not pay for them at start-up.
+
+__all__ = ["check_syntax", "literal_verify", "load_python"]
 
 _MODULE_PREFIX = "_schemalog_migration_"
 
@@ -42,6 +45,8 @@ def load_python(path: Any, version: int, text: str, checksum: str) -> dict[str, 
     if up is None:
         msg = f"{path.name}: `up` is None; it must be SQL text or a function"
         raise MigrationFileError(msg, path=str(path))
+    import inspect
+
     doc = namespace.get("__doc__")
     return {
         "description": inspect.cleandoc(doc) if isinstance(doc, str) else "",
@@ -61,7 +66,9 @@ def _execute_module(path: Any, version: int, text: str, checksum: str) -> Module
         msg = f"{path.name}: syntax error at line {exc.lineno}: {exc.msg}"
         raise MigrationFileError(msg, path=str(path)) from exc
     module_name = f"{_MODULE_PREFIX}{version}_{checksum[:8]}"
-    spec = importlib.util.spec_from_file_location(module_name, path)
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(module_name, str(path))
     if spec is None:  # pragma: no cover - only for suffixes importlib does not know
         msg = f"{path.name}: cannot be loaded as a Python module"
         raise MigrationFileError(msg, path=str(path))
@@ -79,6 +86,16 @@ def _execute_module(path: Any, version: int, text: str, checksum: str) -> Module
     finally:
         sys.modules.pop(module_name, None)
     return module
+
+
+def check_syntax(path: Any, text: str) -> None:
+    """Raise MigrationFileError (with the line) if the module text does not compile; runs
+    nothing."""
+    try:
+        compile(text, str(path), "exec", dont_inherit=True)
+    except SyntaxError as exc:
+        msg = f"{path.name}: syntax error at line {exc.lineno}: {exc.msg}"
+        raise MigrationFileError(msg, path=str(path)) from exc
 
 
 def _line_in(path: Any, tb: TracebackType | None) -> int | None:
@@ -115,6 +132,8 @@ def _step(path: Any, attr: str, value: object) -> Any:
 
 def _check_signature(path: Any, attr: str, fn: Callable[..., object]) -> None:
     """Refuse a callable that cannot be called with exactly one positional argument."""
+    import inspect
+
     try:
         signature = inspect.signature(fn)
     except (TypeError, ValueError):  # builtins without a signature: accept
@@ -178,6 +197,8 @@ def literal_verify(path: Any, text: str) -> tuple[str, ...] | None:
     parsed, or when the value is not queries: the caller then skips the queries and says so.
     Runs nothing.
     """
+    import ast
+
     try:
         tree = ast.parse(text, filename=str(path))
     except (SyntaxError, ValueError):
@@ -204,6 +225,8 @@ _UNKNOWN = object()
 def _assigned_value(node: ast.stmt) -> object:
     """The literal assigned to `verify` by `node`; _UNKNOWN for another value; _NOT_VERIFY if
     `node` is no plain assignment to `verify`."""
+    import ast
+
     if isinstance(node, ast.Assign):
         names = [t.id for t in node.targets if isinstance(t, ast.Name)]
         if "verify" not in names:
@@ -225,6 +248,8 @@ def _assigned_value(node: ast.stmt) -> object:
 
 def _binds_verify(node: ast.stmt) -> bool:
     """Whether `node` may bind the module-level name `verify` in a way not read literally."""
+    import ast
+
     if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
         return node.name == "verify"
     if isinstance(node, ast.Import | ast.ImportFrom):

@@ -32,13 +32,21 @@ from schemalog.engine.files.migration import (
     Migration,
     MigrationFile,
     Source,
+    check_without_running,
     load_code,
     parse_filename,
     read_source,
     verify_queries,
 )
 
-__all__ = ["AppliedRecord", "Registry", "check_against_journal", "load_registry"]
+__all__ = [
+    "AppliedRecord",
+    "Registry",
+    "check_against_journal",
+    "check_pending",
+    "load_registry",
+    "migration_names",
+]
 
 _SUFFIXES = (".py", ".sql")
 _SHORT = 12  # hex digits of a checksum shown in messages
@@ -152,27 +160,80 @@ def load_registry(directory: Source | str) -> Registry:
     <= 0 and gap (versions must run 1..N), and MigrationFileError for the first file that
     cannot be read or is not UTF-8 text.
     """
-    if isinstance(directory, str | os.PathLike):
-        directory = Path(directory)
-        if not directory.exists():
-            msg = f"migrations directory {directory} does not exist"
-            hint = "run `schemalog init` to create it, or set --migrations (SCHEMALOG_MIGRATIONS)"
-            raise ConfigError(msg, hint=hint, path=str(directory))
+    files = _listed(directory)
+    return Registry(directory=_as_source(directory), migrations=tuple(_read(f) for f in files))
+
+
+def migration_names(directory: Source | str) -> dict[int, str]:
+    """{version: name} of the migration files in `directory`, from their names alone: no file
+    is read. Raises what `load_registry` raises for the directory and the names."""
+    names = {}
+    for path in _listed(directory):
+        parsed = parse_filename(path.name)
+        assert parsed is not None  # _listed refused every other name
+        names[parsed[0]] = parsed[1]
+    return names
+
+
+def check_pending(directory: Source | str, versions: Iterable[int]) -> None:
+    """Read the files of `versions` and check their content without running any code
+    (`migration.check_without_running`). Raises what `load_registry` raises for the
+    directory and the names, and MigrationFileError for the first bad file."""
+    wanted = set(versions)
+    for file in _listed(directory):
+        parsed = parse_filename(file.name)
+        if parsed is not None and parsed[0] in wanted:
+            check_without_running(_read(file))
+
+
+def _as_source(directory: Source | str) -> Source:
+    return Path(directory) if isinstance(directory, str | os.PathLike) else directory
+
+
+def _listed(directory: Source | str) -> list[Any]:
+    """The migration files of `directory`, their names checked (see `load_registry`)."""
+    directory = _as_source(directory)
+    if isinstance(directory, Path) and not directory.exists():
+        msg = f"migrations directory {directory} does not exist"
+        hint = "run `schemalog init` to create it, or set --migrations (SCHEMALOG_MIGRATIONS)"
+        raise ConfigError(msg, hint=hint, path=str(directory))
     if not directory.is_dir():
         msg = f"migrations directory {directory} is not a directory"
         hint = "set --migrations (SCHEMALOG_MIGRATIONS) to the directory holding the migrations"
         raise ConfigError(msg, hint=hint, path=str(directory))
     files = _candidate_files(directory)
     _raise_if_any(directory, _name_problems(files))
-    return Registry(directory=directory, migrations=tuple(_read(f) for f in files))
+    return files
 
 
-def _candidate_files(directory: Source) -> list[Source]:
-    """The files of `directory` that are meant to be migrations, by name."""
+class _File:
+    """A file of a directory on disk, by name; its Path is made only when needed (making 200
+    Paths costs more than listing and checking 200 names)."""
+
+    __slots__ = ("_path", "directory", "full", "name")
+
+    def __init__(self, directory: Path, name: str) -> None:
+        self.directory, self.name = directory, name
+        self.full = os.path.join(directory, name)
+        self._path: Path | None = None
+
+    @property
+    def path(self) -> Path:
+        if self._path is None:
+            self._path = self.directory / self.name
+        return self._path
+
+    def __str__(self) -> str:
+        return self.full
+
+
+def _candidate_files(directory: Source) -> list[Any]:
+    """The files of `directory` that are meant to be migrations, by name (`_File`s for a
+    directory on disk, the Traversable's own entries otherwise)."""
     if isinstance(directory, Path):
         with os.scandir(directory) as entries:
             names = [e.name for e in entries if _wanted(e.name) and e.is_file()]
-        return [directory / name for name in sorted(names)]
+        return [_File(directory, name) for name in sorted(names)]
     found = [e for e in directory.iterdir() if _wanted(e.name) and e.is_file()]
     return sorted(found, key=lambda e: e.name)
 
@@ -181,21 +242,23 @@ def _wanted(name: str) -> bool:
     return not name.startswith(("_", ".")) and os.path.splitext(name)[1].lower() in _SUFFIXES
 
 
-def _read(path: Source) -> MigrationFile:
-    """The file at `path` as read, from the read cache when it is safe (module docstring)."""
-    if not isinstance(path, Path) or os.name != "posix":
-        return read_source(path, _bytes(path))
-    name = str(path)
+def _read(file: Any) -> MigrationFile:
+    """The file as read, from the read cache when it is safe (module docstring)."""
+    if not isinstance(file, _File):
+        return read_source(file, _bytes(file))
+    if os.name != "posix":
+        return read_source(file.path, _bytes(file.path))
+    name = file.full
     try:
-        st = os.stat(path)
+        st = os.stat(name)
     except OSError as exc:
-        raise _unreadable(path, exc) from exc
+        raise _unreadable(file.path, exc) from exc
     key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
     cached = _READ_CACHE.get(name)
     if cached is not None and cached[0] == key:
         return cached[2]
     read_at = time.time()
-    source = read_source(path, _bytes(path))
+    source = read_source(file.path, _bytes(file.path))
     if read_at - max(st.st_mtime_ns, st.st_ctime_ns) / 1e9 > _SETTLE_S:
         if len(_READ_CACHE) >= _CACHE_LIMIT:
             _READ_CACHE.clear()
@@ -215,10 +278,10 @@ def _unreadable(path: Source, exc: OSError) -> MigrationFileError:
     return MigrationFileError(msg, path=str(path))
 
 
-def _name_problems(files: list[Source]) -> list[_Problem]:
+def _name_problems(files: list[Any]) -> list[_Problem]:
     """Every problem with the names of `files`: bad names, versions <= 0, duplicates, gaps."""
     problems: list[_Problem] = []
-    by_version: dict[int, list[Source]] = {}
+    by_version: dict[int, list[Any]] = {}
     for file in files:
         parsed = parse_filename(file.name)
         if parsed is None:
@@ -245,7 +308,7 @@ def _name_problems(files: list[Source]) -> list[_Problem]:
     return problems
 
 
-def _gap_problems(by_version: Mapping[int, list[Source]]) -> list[_Problem]:
+def _gap_problems(by_version: Mapping[int, list[Any]]) -> list[_Problem]:
     """A problem for each run of missing versions between 1 and the highest version."""
     problems: list[_Problem] = []
     previous = 0

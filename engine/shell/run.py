@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any
@@ -45,6 +44,8 @@ class Run:
         self.failed_backup: BackupRecord | None = None
         self._checking: tuple[BackupRecord, Callable[[], None]] | None = None
         self.open = False
+        import socket  # only writing commands need it (start-up time of the others)
+
         who = {"pid": os.getpid(), "host": socket.gethostname(), "command": session.command}
         session.journal.append_many(
             [
