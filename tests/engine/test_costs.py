@@ -320,3 +320,31 @@ class TestCheckAgreesWithUp:
         reports = check_module.check(make_migrator(tmp_path, basic_dir).settings, from_scratch=True)
         assert all(r.ok for r in reports)
         assert len(loads) == 1
+
+
+class TestBackupBudget:
+    def test_preservations_are_pruned_under_the_size_budget(self, tmp_path, basic_dir):
+        """Old pre-restore directories go under `retention_bytes`; the newest stays; each
+        removal is journaled before the files go."""
+        migrator = make_migrator(tmp_path, basic_dir)
+        migrator.upgrade()
+        for _ in range(2):
+            newest = migrator.backup_list()[-1]
+            migrator.backup_restore(newest.id)
+            migrator.upgrade()
+        backup_dir = migrator.paths.backup_dir
+        preserved = sorted(p.name for p in backup_dir.glob("pre-restore-*"))
+        assert len(preserved) == 2
+        size = migrator.paths.database.stat().st_size
+        tight = make_migrator(tmp_path, basic_dir, retention_bytes=3 * size)
+        tight.downgrade(2)
+        left = sorted(p.name for p in backup_dir.glob("pre-restore-*"))
+        assert left == preserved[1:]
+        removed = [
+            e
+            for e in assert_journals_identical(tmp_path / "app.db")
+            if e.kind is Kind.BACKUP_REMOVED and e.data.get("preservation")
+        ]
+        assert [e.data["id"] for e in removed] == preserved[:1]
+        total = sum(f.stat().st_size for f in backup_dir.rglob("*") if f.is_file())
+        assert total <= 3 * size or len(list(backup_dir.glob("*.sqlite"))) == 1
