@@ -14,7 +14,9 @@ of a long-running application) reuses the text and checksum of a file whose iden
 mtime and ctime are unchanged, unless it was last modified less than `_SETTLE_S` seconds
 before it was read: a write after the read changes the ctime (which no program can set
 back) to a time later than the one read, even on file systems with coarse timestamps. POSIX
-only (Windows reports the creation time as ctime); Traversables are always read.
+only (Windows reports the creation time as ctime); Traversables are always read. By the
+same rule, loading a directory whose own stat key is unchanged (no file added, removed or
+renamed) and whose files are all unchanged returns the registry loaded before.
 """
 
 from __future__ import annotations
@@ -77,6 +79,11 @@ _SETTLE_S = 5.0
 #: path -> (stat key, when it was read, the file as read); see the module docstring.
 _READ_CACHE: dict[str, tuple[tuple[int, ...], float, MigrationFile]] = {}
 _CACHE_LIMIT = 10_000
+#: directory -> (its stat key, (file, stat key) of each migration file, the registry): a
+#: registry loaded again from an unchanged directory of unchanged files is the same value.
+_REGISTRY_CACHE: dict[
+    str, tuple[tuple[int, ...], tuple[tuple[str, tuple[int, ...]], ...], Any]
+] = {}
 
 
 def _sorted_migrations(migrations: Iterable[Entry]) -> tuple[Entry, ...]:
@@ -160,8 +167,52 @@ def load_registry(directory: Source | str) -> Registry:
     <= 0 and gap (versions must run 1..N), and MigrationFileError for the first file that
     cannot be read or is not UTF-8 text.
     """
-    files = _listed(directory)
-    return Registry(directory=_as_source(directory), migrations=tuple(_read(f) for f in files))
+    source = _as_source(directory)
+    cached = _unchanged_registry(source)
+    if cached is not None:
+        return cached
+    dir_key = _stat_key(source) if isinstance(source, Path) and os.name == "posix" else None
+    files = _listed(source)
+    registry = Registry(directory=source, migrations=tuple(_read(f) for f in files))
+    if (
+        dir_key is not None
+        and _settled(dir_key)
+        and all(isinstance(f, _File) and f.full in _READ_CACHE for f in files)
+    ):
+        entries = tuple((f.full, _READ_CACHE[f.full][0]) for f in files)
+        _REGISTRY_CACHE[str(source)] = (dir_key, entries, registry)
+    return registry
+
+
+def _unchanged_registry(directory: Source) -> Registry | None:
+    """The registry last loaded from `directory` when neither the directory (no file added,
+    removed or renamed) nor any of its files changed since, by the read cache's rule."""
+    if not isinstance(directory, Path) or os.name != "posix":
+        return None
+    cached = _REGISTRY_CACHE.get(str(directory))
+    if cached is None:
+        return None
+    dir_key, entries, registry = cached
+    try:
+        if _stat_key(directory) != dir_key:
+            return None
+        for full, key in entries:
+            st = os.stat(full)
+            if (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns) != key:
+                return None
+    except OSError:
+        return None
+    return registry
+
+
+def _stat_key(path: Path | str) -> tuple[int, ...]:
+    st = os.stat(path)
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def _settled(key: tuple[int, ...]) -> bool:
+    """Whether a file (or directory) whose stat key is `key` last changed `_SETTLE_S` ago."""
+    return time.time() - max(key[3], key[4]) / 1e9 > _SETTLE_S
 
 
 def migration_names(directory: Source | str) -> dict[int, str]:
