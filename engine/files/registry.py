@@ -21,6 +21,7 @@ renamed) and whose files are all unchanged returns the registry loaded before.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Iterable, Iterator, Mapping
@@ -171,7 +172,10 @@ def load_registry(directory: Source | str) -> Registry:
     cached = _unchanged_registry(source)
     if cached is not None:
         return cached
-    dir_key = _stat_key(source) if isinstance(source, Path) and os.name == "posix" else None
+    dir_key = None
+    if isinstance(source, Path) and os.name == "posix":
+        with contextlib.suppress(OSError):  # a missing directory is _listed's to report
+            dir_key = _stat_key(source)
     files = _listed(source)
     registry = Registry(directory=source, migrations=tuple(_read(f) for f in files))
     if (
