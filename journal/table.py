@@ -103,18 +103,7 @@ class TableStore:
         """Create the table, its triggers and the layout record if missing; check the layout."""
         if not self.exists():
             self._check_layout_version()
-            own_tx = not self.conn.in_transaction
-            if own_tx:
-                self.conn.execute("BEGIN IMMEDIATE")
-            try:
-                for stmt in (*_CREATE, _CHECKPOINT_INDEX):
-                    self.conn.execute(stmt)
-            except BaseException:
-                if own_tx:
-                    self.conn.execute("ROLLBACK")
-                raise
-            if own_tx:
-                self.conn.execute("COMMIT")
+            self._atomically([(stmt, ()) for stmt in (*_CREATE, _CHECKPOINT_INDEX)])
         else:
             layout = self.check_layout()
             if not self._has_meta():
@@ -126,16 +115,22 @@ class TableStore:
     def _upgrade(self, layout: int) -> None:
         """Take the journal from `layout` to LAYOUT_VERSION, one layout at a time, atomically
         (inside the caller's transaction when one is open)."""
+        statements: list[tuple[str, tuple]] = []
+        for step in range(layout + 1, LAYOUT_VERSION + 1):
+            statements += [(stmt, ()) for stmt in _UPGRADES[step]]
+            statements.append(
+                (f"UPDATE {META} SET value = ? WHERE key = 'journal_layout'", (str(step),))
+            )
+        self._atomically(statements)
+
+    def _atomically(self, statements: Sequence[tuple[str, tuple]]) -> None:
+        """Run `statements` in the caller's open transaction, or in one of their own."""
         own_tx = not self.conn.in_transaction
         if own_tx:
             self.conn.execute("BEGIN IMMEDIATE")
         try:
-            for step in range(layout + 1, LAYOUT_VERSION + 1):
-                for stmt in _UPGRADES[step]:
-                    self.conn.execute(stmt)
-                self.conn.execute(
-                    f"UPDATE {META} SET value = ? WHERE key = 'journal_layout'", (str(step),)
-                )
+            for stmt, params in statements:
+                self.conn.execute(stmt, params)
         except BaseException:
             if own_tx:
                 self.conn.execute("ROLLBACK")
