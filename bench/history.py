@@ -219,9 +219,7 @@ def _clone_cycles(db: Path, goal: int, log: Callable[[str], None]) -> int:
             if not runs or runs[-1] != e.run_id:
                 runs.append(e.run_id)
         # A checkpoint holds the state where it was written: a copy elsewhere would lie.
-        template = [
-            e for e in events if e.run_id in set(runs[-2:]) and e.kind != Kind.CHECKPOINT
-        ]
+        template = [e for e in events if e.run_id in set(runs[-2:]) and e.kind != Kind.CHECKPOINT]
         alive = _alive_backups(events, Kind)
         stash = _stash(db, alive)
         per_cycle = len(template)

@@ -279,7 +279,7 @@ class TestLoadRegistry:
         """A file that is not UTF-8 is refused by load_registry itself (its checksum needs it)."""
         write(tmp_path, "001_a.sql")
         (tmp_path / "002_b.sql").write_bytes(b"-- migrate:up\nSELECT '\xff';\n")
-        with pytest.raises(MigrationFileError, match="002_b.sql: not valid UTF-8"):
+        with pytest.raises(MigrationFileError, match=r"002_b\.sql: not valid UTF-8"):
             load_registry(tmp_path)
 
     @given(st.sets(st.integers(min_value=1, max_value=12), max_size=8))
