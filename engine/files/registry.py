@@ -9,28 +9,31 @@ was applied (a file edited or deleted after it was applied, a file numbered at o
 the applied version that was never applied). Both report every problem they find in one
 error whose first line stands on its own.
 
-A process that loads the same directory again (the library's `upgrade()` at every start-up
-of a long-running application) reuses the text and checksum of a file whose identity, size,
-mtime and ctime are unchanged, unless it was last modified less than `_SETTLE_S` seconds
-before it was read: a write after the read changes the ctime (which no program can set
-back) to a time later than the one read, even on file systems with coarse timestamps. POSIX
-only (Windows reports the creation time as ctime); Traversables are always read. By the
-same rule, loading a directory whose own stat key is unchanged (no file added, removed or
-renamed) and whose files are all unchanged returns the registry loaded before.
+Reading is `engine.files.listing`'s (with its read cache); loading a directory whose own
+stat key is unchanged (no file added, removed or renamed) and whose files are all unchanged,
+by the read cache's rule, returns the registry loaded before.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import time
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
 import attrs
 
-from schemalog.engine.base.errors import ConfigError, MigrationFileError, RegistryError
+from schemalog.engine.base.errors import ConfigError, RegistryError
+from schemalog.engine.files.listing import (
+    READ_CACHE,
+    DirFile,
+    as_source,
+    candidate_files,
+    read_file,
+    settled,
+    stat_key,
+)
 from schemalog.engine.files.migration import (
     Migration,
     MigrationFile,
@@ -38,7 +41,6 @@ from schemalog.engine.files.migration import (
     check_without_running,
     load_code,
     parse_filename,
-    read_source,
     verify_queries,
 )
 
@@ -51,7 +53,6 @@ __all__ = [
     "migration_names",
 ]
 
-_SUFFIXES = (".py", ".sql")
 _SHORT = 12  # hex digits of a checksum shown in messages
 
 
@@ -76,10 +77,6 @@ class AppliedRecord(Protocol):
 
 #: A registry entry: a file as read (its code not loaded), or an already loaded migration.
 Entry = MigrationFile | Migration
-_SETTLE_S = 5.0
-#: path -> (stat key, when it was read, the file as read); see the module docstring.
-_READ_CACHE: dict[str, tuple[tuple[int, ...], float, MigrationFile]] = {}
-_CACHE_LIMIT = 10_000
 #: directory -> (its stat key, (file, stat key) of each migration file, the registry): a
 #: registry loaded again from an unchanged directory of unchanged files is the same value.
 _REGISTRY_CACHE: dict[
@@ -168,22 +165,22 @@ def load_registry(directory: Source | str) -> Registry:
     <= 0 and gap (versions must run 1..N), and MigrationFileError for the first file that
     cannot be read or is not UTF-8 text.
     """
-    source = _as_source(directory)
+    source = as_source(directory)
     cached = _unchanged_registry(source)
     if cached is not None:
         return cached
     dir_key = None
     if isinstance(source, Path) and os.name == "posix":
         with contextlib.suppress(OSError):  # a missing directory is _listed's to report
-            dir_key = _stat_key(source)
+            dir_key = stat_key(source)
     files = _listed(source)
-    registry = Registry(directory=source, migrations=tuple(_read(f) for f in files))
+    registry = Registry(directory=source, migrations=tuple(read_file(f) for f in files))
     if (
         dir_key is not None
-        and _settled(dir_key)
-        and all(isinstance(f, _File) and f.full in _READ_CACHE for f in files)
+        and settled(dir_key)
+        and all(isinstance(f, DirFile) and f.full in READ_CACHE for f in files)
     ):
-        entries = tuple((f.full, _READ_CACHE[f.full][0]) for f in files)
+        entries = tuple((f.full, READ_CACHE[f.full][0]) for f in files)
         _REGISTRY_CACHE[str(source)] = (dir_key, entries, registry)
     return registry
 
@@ -198,7 +195,7 @@ def _unchanged_registry(directory: Source) -> Registry | None:
         return None
     dir_key, entries, registry = cached
     try:
-        if _stat_key(directory) != dir_key:
+        if stat_key(directory) != dir_key:
             return None
         for full, key in entries:
             st = os.stat(full)
@@ -207,16 +204,6 @@ def _unchanged_registry(directory: Source) -> Registry | None:
     except OSError:
         return None
     return registry
-
-
-def _stat_key(path: Path | str) -> tuple[int, ...]:
-    st = os.stat(path)
-    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-
-
-def _settled(key: tuple[int, ...]) -> bool:
-    """Whether a file (or directory) whose stat key is `key` last changed `_SETTLE_S` ago."""
-    return time.time() - max(key[3], key[4]) / 1e9 > _SETTLE_S
 
 
 def migration_names(directory: Source | str) -> dict[int, str]:
@@ -238,16 +225,12 @@ def check_pending(directory: Source | str, versions: Iterable[int]) -> None:
     for file in _listed(directory):
         parsed = parse_filename(file.name)
         if parsed is not None and parsed[0] in wanted:
-            check_without_running(_read(file))
-
-
-def _as_source(directory: Source | str) -> Source:
-    return Path(directory) if isinstance(directory, str | os.PathLike) else directory
+            check_without_running(read_file(file))
 
 
 def _listed(directory: Source | str) -> list[Any]:
     """The migration files of `directory`, their names checked (see `load_registry`)."""
-    directory = _as_source(directory)
+    directory = as_source(directory)
     if isinstance(directory, Path) and not directory.exists():
         msg = f"migrations directory {directory} does not exist"
         hint = "run `schemalog init` to create it, or set --migrations (SCHEMALOG_MIGRATIONS)"
@@ -256,81 +239,9 @@ def _listed(directory: Source | str) -> list[Any]:
         msg = f"migrations directory {directory} is not a directory"
         hint = "set --migrations (SCHEMALOG_MIGRATIONS) to the directory holding the migrations"
         raise ConfigError(msg, hint=hint, path=str(directory))
-    files = _candidate_files(directory)
+    files = candidate_files(directory)
     _raise_if_any(directory, _name_problems(files))
     return files
-
-
-class _File:
-    """A file of a directory on disk, by name; its Path is made only when needed (making 200
-    Paths costs more than listing and checking 200 names)."""
-
-    __slots__ = ("_path", "directory", "full", "name")
-
-    def __init__(self, directory: Path, name: str) -> None:
-        self.directory, self.name = directory, name
-        self.full = os.path.join(directory, name)
-        self._path: Path | None = None
-
-    @property
-    def path(self) -> Path:
-        if self._path is None:
-            self._path = self.directory / self.name
-        return self._path
-
-    def __str__(self) -> str:
-        return self.full
-
-
-def _candidate_files(directory: Source) -> list[Any]:
-    """The files of `directory` that are meant to be migrations, by name (`_File`s for a
-    directory on disk, the Traversable's own entries otherwise)."""
-    if isinstance(directory, Path):
-        with os.scandir(directory) as entries:
-            names = [e.name for e in entries if _wanted(e.name) and e.is_file()]
-        return [_File(directory, name) for name in sorted(names)]
-    found = [e for e in directory.iterdir() if _wanted(e.name) and e.is_file()]
-    return sorted(found, key=lambda e: e.name)
-
-
-def _wanted(name: str) -> bool:
-    return not name.startswith(("_", ".")) and os.path.splitext(name)[1].lower() in _SUFFIXES
-
-
-def _read(file: Any) -> MigrationFile:
-    """The file as read, from the read cache when it is safe (module docstring)."""
-    if not isinstance(file, _File):
-        return read_source(file, _bytes(file))
-    if os.name != "posix":
-        return read_source(file.path, _bytes(file.path))
-    name = file.full
-    try:
-        st = os.stat(name)
-    except OSError as exc:
-        raise _unreadable(file.path, exc) from exc
-    key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-    cached = _READ_CACHE.get(name)
-    if cached is not None and cached[0] == key:
-        return cached[2]
-    read_at = time.time()
-    source = read_source(file.path, _bytes(file.path))
-    if read_at - max(st.st_mtime_ns, st.st_ctime_ns) / 1e9 > _SETTLE_S:
-        if len(_READ_CACHE) >= _CACHE_LIMIT:
-            _READ_CACHE.clear()
-        _READ_CACHE[name] = (key, read_at, source)
-    return source
-
-
-def _bytes(path: Source) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise _unreadable(path, exc) from exc
-
-
-def _unreadable(path: Source, exc: OSError) -> MigrationFileError:
-    msg = f"{path.name}: cannot be read ({exc.strerror or exc})"
-    return MigrationFileError(msg, path=str(path))
 
 
 def _name_problems(files: list[Any]) -> list[_Problem]:

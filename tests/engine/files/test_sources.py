@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from schemalog.engine.base.errors import MigrationFileError
+from schemalog.engine.files import listing as listing_module
 from schemalog.engine.files import registry as registry_module
 from schemalog.engine.files.migration import compute_checksum, load_migration
 from schemalog.engine.files.registry import load_registry
@@ -195,20 +196,34 @@ class TestReadCache:
     def test_a_settled_file_is_read_once(self, folder: Path, monkeypatch) -> None:
         """A file last changed well before it was read is not read again while unchanged."""
         reads = []
-        real = registry_module._bytes
-        monkeypatch.setattr(registry_module, "_bytes", lambda p: reads.append(p) or real(p))
-        clock = registry_module.time.time() + 60
-        monkeypatch.setattr(registry_module.time, "time", lambda: clock)
-        registry_module._READ_CACHE.clear()
+        real = listing_module._bytes
+        monkeypatch.setattr(listing_module, "_bytes", lambda p: reads.append(p) or real(p))
+        clock = listing_module.time.time() + 60
+        monkeypatch.setattr(listing_module.time, "time", lambda: clock)
+        listing_module.READ_CACHE.clear()
+        registry_module._REGISTRY_CACHE.clear()
         first = load_registry(folder)
         assert load_registry(folder).migrations == first.migrations
         assert len(reads) == len(FILES)
 
+    def test_an_unchanged_directory_gives_back_its_registry(self, folder: Path, monkeypatch):
+        """The same registry comes back while nothing changed; a new file makes a new one."""
+        clock = listing_module.time.time() + 60
+        monkeypatch.setattr(listing_module.time, "time", lambda: clock)
+        listing_module.READ_CACHE.clear()
+        registry_module._REGISTRY_CACHE.clear()
+        first = load_registry(folder)
+        assert load_registry(folder) is first
+        (folder / "003_more.sql").write_text("-- migrate:up\nSELECT 1;\n")
+        again = load_registry(folder)
+        assert again is not first
+        assert again.head == 3
+
     def test_a_change_of_size_or_mtime_is_read_again(self, folder: Path, monkeypatch) -> None:
         """Editing a file (its size, or only its mtime) makes the next load read it again."""
-        clock = registry_module.time.time() + 60
-        monkeypatch.setattr(registry_module.time, "time", lambda: clock)
-        registry_module._READ_CACHE.clear()
+        clock = listing_module.time.time() + 60
+        monkeypatch.setattr(listing_module.time, "time", lambda: clock)
+        listing_module.READ_CACHE.clear()
         load_registry(folder)
         path = folder / "001_users.sql"
         path.write_text(FILES["001_users.sql"].replace("Users", "Usrs"))  # same size
@@ -218,9 +233,9 @@ class TestReadCache:
 
     def test_a_recent_file_is_not_cached(self, folder: Path) -> None:
         """A file changed within the settle time is read again on every load."""
-        registry_module._READ_CACHE.clear()
+        listing_module.READ_CACHE.clear()
         load_registry(folder)
-        assert str(folder / "001_users.sql") not in registry_module._READ_CACHE
+        assert str(folder / "001_users.sql") not in listing_module.READ_CACHE
 
     def test_an_unreadable_file_names_itself(self, folder: Path) -> None:
         """A file that cannot be read is a MigrationFileError naming it."""
