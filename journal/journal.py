@@ -128,10 +128,8 @@ class Journal:
         Checks the chain of the events after the checkpoint, not before (`verify` does).
         """
         key = self.memo.key(self.table, self.jsonl) if self.memo is not None else None
-        if self.memo is not None and self.memo.matches(key):
-            snap = self.memo.snapshot
-            assert snap is not None
-        else:
+        snap = self.memo.lookup(key) if self.memo is not None else None
+        if snap is None:
             snap = read_from_checkpoint(self.table, self.jsonl) or self.snapshot()
             if self.memo is not None:
                 self.memo.remember(key, snap)

@@ -65,28 +65,39 @@ class TailMemo:
     """
 
     def __init__(self) -> None:
-        self._key: Any = None
-        self.snapshot: Snapshot | None = None
-        self._state: State | None = None
+        # One tuple, replaced whole: a reader never sees one call's key with another's snapshot.
+        self._held: tuple[Any, Snapshot, list[State]] | None = None
+
+    @property
+    def snapshot(self) -> Snapshot | None:
+        """The remembered snapshot, if any."""
+        held = self._held
+        return held[1] if held is not None else None
 
     @staticmethod
     def key(table: TableStore, jsonl: JsonlStore) -> Any:
         """What identifies both stores' content now. Read-only."""
         return (table.head(), jsonl.fingerprint())
 
+    def lookup(self, key: Any) -> Snapshot | None:
+        """The remembered snapshot if the stores are unchanged since it was read, else None."""
+        held = self._held
+        return held[1] if held is not None and key is not None and held[0] == key else None
+
     def matches(self, key: Any) -> bool:
         """Whether the stores are unchanged since the remembered snapshot was read."""
-        return self.snapshot is not None and key is not None and key == self._key
+        return self.lookup(key) is not None
 
     def remember(self, key: Any, snapshot: Snapshot) -> None:
         """Keep `snapshot` (read right after `key` was taken) if both stores agreed in it."""
         healthy = snapshot.consistency.consistent and snapshot.jsonl.torn is None
-        self._key, self.snapshot, self._state = (key, snapshot, None) if healthy else (None,) * 3
+        self._held = (key, snapshot, []) if healthy else None
 
     def state(self, snapshot: Snapshot) -> State:
         """`replay(snapshot.longest)`, computed once for the remembered snapshot."""
-        if snapshot is not self.snapshot:
+        held = self._held
+        if held is None or snapshot is not held[1]:
             return replay(snapshot.longest)
-        if self._state is None:
-            self._state = replay(snapshot.longest)
-        return self._state
+        if not held[2]:
+            held[2].append(replay(snapshot.longest))
+        return held[2][0]
