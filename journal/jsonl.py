@@ -110,15 +110,18 @@ class JsonlStore:
             at += len(line) + 1
         return ReadResult(events=tuple(events), torn=torn, exists=True)
 
-    def last_checkpoint(self) -> tuple[int, int, Event] | None:
+    def last_checkpoint(
+        self, expect: tuple[Event, bytes] | None = None
+    ) -> tuple[int, int, Event] | None:
         """(offset of its line, offset after its newline, event) of the last complete
         `checkpoint` line, found by reading the file backwards; None when there is none or it
         cannot be read (the caller then reads the whole file, which reports any damage).
-        Read-only."""
+        `expect` is an event and its line (without newline) the caller holds: a line equal
+        to it byte for byte is that event, not decoded again. Read-only."""
         try:
             refuse_symlink(self.path)
             with open(self.path, "rb") as fh:
-                return _last_checkpoint(fh, os.fstat(fh.fileno()).st_size)
+                return _last_checkpoint(fh, os.fstat(fh.fileno()).st_size, expect)
         except (OSError, NeedsHuman):
             return None
 
@@ -235,7 +238,9 @@ class JsonlStore:
         return self._fd
 
 
-def _last_checkpoint(fh: BinaryIO, size: int) -> tuple[int, int, Event] | None:
+def _last_checkpoint(
+    fh: BinaryIO, size: int, expect: tuple[Event, bytes] | None
+) -> tuple[int, int, Event] | None:
     """Scan `fh` backwards for the last complete line holding a checkpoint event."""
     end = size  # look for a mark that ends at or before `end`
     while True:
@@ -246,7 +251,10 @@ def _last_checkpoint(fh: BinaryIO, size: int) -> tuple[int, int, Event] | None:
         line_end = _find(fh, b"\n", mark, size)
         if line_end >= 0:  # else: the torn last line
             fh.seek(line_start)
-            event = decode(fh.read(line_end - line_start).decode("utf-8"), where="checkpoint")
+            raw = fh.read(line_end - line_start)
+            if expect is not None and raw == expect[1]:
+                return line_start, line_end + 1, expect[0]
+            event = decode(raw.decode("utf-8"), where="checkpoint")
             if event.kind is Kind.CHECKPOINT:
                 return line_start, line_end + 1, event
         end = mark + len(_CHECKPOINT_MARK) - 1  # a mark inside a payload: look before it

@@ -16,14 +16,15 @@ last bytes), so a repeated call reads nothing.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import attrs
 
-from schemalog.journal.chain import compute_hash
-from schemalog.journal.codec import unstructure
+from schemalog.journal.codec import canonical, unstructure
 from schemalog.journal.consistency import compare
 from schemalog.journal.errors import NeedsHuman
+from schemalog.journal.events import Event
 from schemalog.journal.jsonl import JsonlStore
 from schemalog.journal.replay import State, replay
 from schemalog.journal.snapshot import Snapshot
@@ -35,24 +36,37 @@ __all__ = ["TailMemo", "read_from_checkpoint"]
 def read_from_checkpoint(table: TableStore, jsonl: JsonlStore) -> Snapshot | None:
     """Both stores from the last checkpoint they share (see the module docstring), or None
     when they share none that can be trusted. Read-only."""
-    checkpoint = table.last_checkpoint()
-    if checkpoint is None:
+    row = table.last_checkpoint_row()
+    if row is None:
         return None
-    found = jsonl.last_checkpoint()
+    checkpoint, data_text = row
+    line, body = _texts(checkpoint, data_text)
+    if hashlib.sha256(body.encode("utf-8")).hexdigest() != checkpoint.hash:
+        return None
+    found = jsonl.last_checkpoint(expect=(checkpoint, line.encode("utf-8")))
     if found is None or found[2] != checkpoint:
-        return None
-    if compute_hash(unstructure(checkpoint)) != checkpoint.hash:
         return None
     try:
         replay([checkpoint])  # its payload can be read
     except NeedsHuman:
         return None
-    # The checkpoint is decoded already: each store is read from the event after it.
+    # The checkpoint is decoded and checked: each store is read, and chain-checked, from the
+    # event after it.
     t, j = table.read_from(checkpoint.seq + 1), jsonl.read_from(found[1])
+    cons = compare(t.events, j.events, start_seq=checkpoint.seq + 1, start_prev=checkpoint.hash)
     t = attrs.evolve(t, events=(checkpoint, *t.events))
     j = attrs.evolve(j, events=(checkpoint, *j.events))
-    cons = compare(t.events, j.events, start_seq=checkpoint.seq, start_prev=checkpoint.prev)
     return Snapshot(table=t, jsonl=j, consistency=cons, base=checkpoint)
+
+
+def _texts(event: Event, data_text: str) -> tuple[str, str]:
+    """(its canonical line, the canonical text its hash covers) of an event whose `data` has
+    the canonical text `data_text`, without encoding the data again (keys are sorted, so the
+    line is `{"data":...,"hash":...,"id":...}` and the hashed text lacks only `hash`)."""
+    fields = unstructure(event)
+    rest = canonical({k: v for k, v in fields.items() if k not in ("data", "hash")})
+    head = '{"data":' + data_text
+    return f"{head},{canonical('hash')}:{canonical(event.hash)},{rest[1:]}", f"{head},{rest[1:]}"
 
 
 class TailMemo:

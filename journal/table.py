@@ -160,13 +160,18 @@ class TableStore:
     def last_checkpoint(self) -> Event | None:
         """The `checkpoint` event with the highest seq, found through its index; None when
         there is none, or the layout predates checkpoints. Read-only."""
+        found = self.last_checkpoint_row()
+        return found[0] if found is not None else None
+
+    def last_checkpoint_row(self) -> tuple[Event, str] | None:
+        """`last_checkpoint` and the canonical JSON text of its `data` as stored. Read-only."""
         if not self.exists() or self.check_layout() < 2:
             return None
         row = self.conn.execute(
             f"SELECT {', '.join(_COLUMNS)} FROM {TABLE} WHERE kind = 'checkpoint' "
             "ORDER BY seq DESC LIMIT 1"
         ).fetchone()
-        return _decode_row(row) if row is not None else None
+        return (_decode_row(row), row[6]) if row is not None else None
 
     def head(self) -> tuple[int, str] | None:
         """(seq, hash) of the last row, or None when there is none. Read-only."""
