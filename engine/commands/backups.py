@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from schemalog.engine.base.context import Context
-from schemalog.engine.base.errors import BackupNotFound, DatabaseCorrupt, IrreconcilableState
+from schemalog.engine.base.errors import (
+    BackupError,
+    BackupNotFound,
+    DatabaseCorrupt,
+    IrreconcilableState,
+)
 from schemalog.engine.commands.inspect import replay as replay_state
 from schemalog.engine.shell.recovery import recover, salvage_journal
 from schemalog.engine.shell.restore import RestoreResult, catch_up, journaled_restore
@@ -67,6 +74,10 @@ def backup_restore(ctx: Context, backup_id: str) -> RestoreResult:
             result = journaled_restore(
                 session, record, reason="requested", progress=ctx.observer.progress
             )
+            # The preservation just made counts against the budget too; the backup just
+            # restored stays. A removal that fails does not undo the restore.
+            with contextlib.suppress(BackupError):
+                run.prune(known=state.backups, protected={record.id})
             run.finish("succeeded", preserved=str(result.preserved), discarded=result.discarded)
         return result
 

@@ -8,9 +8,9 @@ each removal). What is kept, in one rule:
   made: the backups *and* the `pre-restore-*` preservations restores leave behind;
 - the count (`keep`) limits the backups, and separately the preservations (each kind keeps at
   most `keep`);
-- the newest verified backup and the newest preservation (what the newest restore replaced;
-  and any preservation a pending restore still needs) are never deleted, even when they alone
-  exceed the budget;
+- the newest verified backup and the newest preservation (what the newest restore replaced),
+  and what the caller protects (the backup a restore just used, a preservation a pending
+  restore needs), are never deleted, even when they alone exceed the budget;
 - the others are kept newest first for as long as they fit; the first that does not fit is
   deleted with every older one of its kind (and, for the size budget, every older item), so
   what is kept is always the newest.
@@ -60,7 +60,9 @@ def plan_budget(
 ) -> RetentionPlan:
     """The backups and preservations to delete under the rule of the module docstring.
 
-    `protected` names preservations that must stay besides the newest (a pending restore's).
+    `protected` names what must stay besides the newest verified backup and the newest
+    preservation: backup ids (the backup a restore just used) and preservation names (a
+    pending restore's).
     `None` means no limit. Raises UsageError for a negative limit.
     """
     for name, limit in (("keep", keep), ("max_bytes", max_bytes)):
@@ -112,14 +114,17 @@ def newest_verified(backups: Sequence[BackupRecord]) -> BackupRecord | None:
 
 def _guarded(items: Sequence[BackupRecord | Preservation], protected: set[str]) -> set[int]:
     """Indexes never deleted: the newest verified backup, the newest preservation, `protected`."""
-    guarded = set()
+    guarded = {
+        i
+        for i, item in enumerate(items)
+        if (item.id if isinstance(item, BackupRecord) else item.name) in protected
+    }
     newest = _newest_verified_index(items)
     if newest is not None:
         guarded.add(newest)
     preserved = [i for i, item in enumerate(items) if isinstance(item, Preservation)]
     if preserved:
         guarded.add(preserved[-1])
-    guarded.update(i for i in preserved if items[i].name in protected)  # type: ignore[union-attr]
     return guarded
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -174,13 +174,16 @@ class Run:
             f"step {outcome}", version=version, name=name
         )
 
-    def prune(self, known: Sequence[BackupRecord]) -> list[BackupRecord]:
+    def prune(
+        self, known: Sequence[BackupRecord], *, protected: Collection[str] = ()
+    ) -> list[BackupRecord]:
         """Remove backups and `pre-restore-*` preservations beyond the retention budget
         (journaled, each before it is deleted); returns the removed backups.
 
         `known` are the backups the journal knew before this run; the run's own are added.
-        The rule is `engine.core.retention`'s: the newest verified backup and the newest
-        preservation are never removed.
+        The rule is `engine.core.retention`'s: the newest verified backup, the newest
+        preservation and the backup ids or preservation names in `protected` are never
+        removed.
         """
         settings, paths = self.session.settings, self.session.paths
         preserved = finished_preservations(paths.backup_dir)
@@ -190,6 +193,7 @@ class Run:
             [Preservation(path.name, when, size) for path, when, size in preserved],
             keep=settings.retention_count,
             max_bytes=settings.retention_bytes,
+            protected=protected,
         )
         for kept in plan.preservations:
             self.record(

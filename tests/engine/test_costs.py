@@ -348,3 +348,20 @@ class TestBackupBudget:
         assert [e.data["id"] for e in removed] == preserved[:1]
         total = sum(f.stat().st_size for f in backup_dir.rglob("*") if f.is_file())
         assert total <= 3 * size or len(list(backup_dir.glob("*.sqlite"))) == 1
+
+    def test_a_restore_keeps_the_directory_within_the_budget(self, tmp_path, basic_dir):
+        """After a restore the budget holds too; the backup it restored and its preservation stay."""
+        size_probe = make_migrator(tmp_path, basic_dir)
+        size_probe.upgrade()
+        for _ in range(3):
+            size_probe.downgrade(2)
+            size_probe.upgrade()
+        size = size_probe.paths.database.stat().st_size
+        tight = make_migrator(tmp_path, basic_dir, retention_bytes=3 * size, retention_count=None)
+        target = tight.backup_list()[-2]
+        result = tight.backup_restore(target.id)
+        backup_dir = tight.paths.backup_dir
+        total = sum(f.stat().st_size for f in backup_dir.rglob("*") if f.is_file())
+        assert total <= 3 * size
+        assert (backup_dir / f"{target.id}.sqlite").exists()
+        assert result.preserved.exists()
