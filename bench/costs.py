@@ -74,12 +74,17 @@ class Plan:
     calls: int = 50  # warm upgrade() calls
     budget_s: float = 30.0  # seconds of warm calls per journal length
     history: str = "clone"
-    check_runs: int = 1
+    check_runs: int = 3  # a linear check takes about 3 min a round at 62+124+248 here
     budget_runs: int = 12
 
     @classmethod
     def of(cls, *, quick: bool, parts: tuple[str, ...] = PARTS, runs: int | None = None) -> Plan:
-        return cls(quick=quick, parts=parts, runs=runs or (3 if quick else 5))
+        return cls(
+            quick=quick,
+            parts=parts,
+            runs=runs or (3 if quick else 5),
+            check_runs=1 if quick else 3,
+        )
 
 
 def run_costs(work: Path, plan: Plan, log: Callable[[str], None]) -> dict:

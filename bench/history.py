@@ -213,12 +213,13 @@ def _clone_cycles(db: Path, goal: int, log: Callable[[str], None]) -> int:
     journal = Journal(conn, JsonlStore(Path(f"{db}.journal.jsonl")))
     try:
         events = journal.snapshot().table.events
-        journal.set_head(events)
+        journal.continue_after(events)
         runs: list[str] = []
         for e in events:
             if not runs or runs[-1] != e.run_id:
                 runs.append(e.run_id)
-        template = [e for e in events if e.run_id in set(runs[-2:])]
+        # A checkpoint holds the state where it was written: a copy elsewhere would lie.
+        template = [e for e in events if e.run_id in set(runs[-2:]) and e.kind != Kind.CHECKPOINT]
         alive = _alive_backups(events, Kind)
         stash = _stash(db, alive)
         per_cycle = len(template)

@@ -29,6 +29,7 @@ from schemalog.engine.commands import lint as linting
 from schemalog.engine.commands import recover as recovering
 from schemalog.engine.commands import repair as repairing
 from schemalog.engine.commands import schema as schemas
+from schemalog.engine.commands import verify as verifying
 from schemalog.engine.commands.check import CheckReport, MigrationCheck
 from schemalog.engine.commands.inspect import Status
 from schemalog.engine.commands.lint import LintReport
@@ -158,7 +159,7 @@ class Migrator:
 
     def verify(self) -> list[dict[str, Any]]:
         """`schemalog verify`: check journals, integrity, schema, files, verify queries."""
-        return inspect.verify(self.context)
+        return verifying.verify(self.context)
 
     # -- the schema ------------------------------------------------------------------
 

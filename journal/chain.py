@@ -22,6 +22,7 @@ import attrs
 
 from schemalog.journal.clock import now
 from schemalog.journal.codec import canonical, converter
+from schemalog.journal.errors import JournalChainBroken
 from schemalog.journal.events import Draft, Event, Kind
 
 __all__ = [
@@ -30,10 +31,12 @@ __all__ = [
     "KEY_MISSING",
     "ChainBreak",
     "compute_hash",
+    "digest",
     "find_break",
     "key_id",
     "keyed_since",
     "seal",
+    "seal_after",
 ]
 
 #: `prev` of the first event.
@@ -47,7 +50,11 @@ KEY_MISMATCH = "mismatch"
 def compute_hash(fields: dict, key: bytes | None = None) -> str:
     """The hex digest of the canonical JSON of an event's fields other than `hash`:
     SHA-256, or HMAC-SHA-256 under `key`."""
-    body = canonical({k: v for k, v in fields.items() if k != "hash"}).encode("utf-8")
+    return digest(canonical({k: v for k, v in fields.items() if k != "hash"}).encode("utf-8"), key)
+
+
+def digest(body: bytes, key: bytes | None = None) -> str:
+    """The hex digest of an event's hashed text `body`: SHA-256, or HMAC-SHA-256 under `key`."""
     if key is None:
         return hashlib.sha256(body).hexdigest()
     return hmac.new(key, body, hashlib.sha256).hexdigest()
@@ -85,8 +92,48 @@ def seal(
     return converter.structure(fields, Event)
 
 
+def seal_after(
+    drafts: Sequence[Draft],
+    *,
+    head: tuple[int, str],
+    key: bytes | None,
+    keyed_since: int | None,
+) -> tuple[list[Event], int | None]:
+    """`drafts` sealed one after the other after `head` (seq, hash), and the chain's
+    `keyed_since` after them. Pure but for the events' ids and times.
+
+    With `key` on a chain plain so far, a `journal_keyed` event comes first: from it on every
+    event must check under the key. Raises JournalChainBroken for a keyed chain and no key.
+    """
+    seq, prev = head
+    keyed = keyed_since is not None and keyed_since <= seq
+    if keyed and key is None:
+        raise JournalChainBroken(
+            f"the journal is sealed with a key from seq {keyed_since} on, and no "
+            "journal key is configured",
+            hint="set journal_key_file (or SCHEMALOG_JOURNAL_KEY_FILE) to the key file",
+        )
+    if key is not None and not keyed and drafts:
+        marker = {"since_seq": seq + 1, "plain_events": seq, "key_id": key_id(key)}
+        drafts = [Draft(drafts[0].run_id, Kind.JOURNAL_KEYED, None, marker), *drafts]
+        keyed_since = seq + 1
+    events = []
+    for draft in drafts:
+        seq += 1
+        event = seal(draft, seq=seq, prev=prev, key=key)
+        events.append(event)
+        prev = event.hash
+    return events, keyed_since
+
+
 def keyed_since(events: Sequence[Event]) -> int | None:
-    """The seq of the `journal_keyed` event among `events` (None: the chain is plain). Pure."""
+    """The seq of the `journal_keyed` event among `events`, or the one named by the
+    checkpoint they start with (events read from a checkpoint); None: the chain is plain. Pure.
+    """
+    if events and events[0].seq != 1 and events[0].kind is Kind.CHECKPOINT:
+        since = events[0].data.get("keyed_since")
+        if isinstance(since, int):
+            return since
     for event in events:
         if event.kind is Kind.JOURNAL_KEYED:
             return event.seq

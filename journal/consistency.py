@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import attrs
 
-from schemalog.journal.chain import ChainBreak, find_break
+from schemalog.journal.chain import GENESIS, ChainBreak, find_break
 from schemalog.journal.events import Event
 
 __all__ = ["Consistency", "compare"]
@@ -55,10 +55,21 @@ class Consistency:
 
 
 def compare(
-    table: Sequence[Event], jsonl: Sequence[Event], *, key: bytes | None = None
+    table: Sequence[Event],
+    jsonl: Sequence[Event],
+    *,
+    start_seq: int = 1,
+    start_prev: str = GENESIS,
+    key: bytes | None = None,
+    keyed: bool = False,
 ) -> Consistency:
     """Compare the events of the two stores, hash by hash; check each chain (keyed chains
-    under `key`). Pure."""
+    under `key`). Pure.
+
+    Both sequences start at `start_seq`, whose event's `prev` must be `start_prev` (the
+    defaults: from the first event; `Journal.recent` passes the checkpoint both start with),
+    and `keyed` says whether the chain is keyed there already (a checkpoint sealed with the key).
+    """
     common = 0
     diverged_at = None
     for a, b in zip(table, jsonl, strict=False):
@@ -75,6 +86,10 @@ def compare(
         table_only=table_only,
         jsonl_only=jsonl_only,
         diverged_at=diverged_at,
-        table_break=find_break(table, key=key),
-        jsonl_break=find_break(jsonl, key=key),
+        table_break=find_break(
+            table, start_seq=start_seq, start_prev=start_prev, key=key, keyed=keyed
+        ),
+        jsonl_break=find_break(
+            jsonl, start_seq=start_seq, start_prev=start_prev, key=key, keyed=keyed
+        ),
     )

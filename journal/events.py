@@ -43,6 +43,9 @@ class Kind(enum.StrEnum):
     CHECKSUM_ACCEPTED = "checksum_accepted"
     #: From this event on, the chain is HMAC-SHA-256 under the journal key (journal/chain.py).
     JOURNAL_KEYED = "journal_keyed"
+    #: The replayed state at this point of the chain (journal.checkpoint): commands start
+    #: from the last one instead of from the first event.
+    CHECKPOINT = "checkpoint"
     # The fleet journal (`schemalog fleet up`): one fleet run over many databases.
     FLEET_STARTED = "fleet_started"
     DATABASE_STARTED = "database_started"

@@ -1,7 +1,7 @@
 """The journal: one append API over the two stores, keeping them identical, whatever fails.
 
-Rule (`schemalog help events`): events appended while the database connection has a transaction open are
-inserted into the table inside that transaction and written to the JSONL only after COMMIT,
+Rule (`schemalog help events`): events appended while the database connection has a
+transaction open are inserted into the table inside that transaction and written to the JSONL only after COMMIT,
 so neither journal can claim a change that did not happen. Events appended outside a
 transaction go to the JSONL first, then to the table (committed at once). A *lasting* event
 (`append_lasting`, e.g. the run's backup taken under the write lock) is appended inside a
@@ -25,47 +25,29 @@ import contextlib
 import sqlite3
 from collections.abc import Sequence
 
-import attrs
-
 from schemalog.journal import failpoints
-from schemalog.journal.chain import GENESIS, key_id, keyed_since, seal
-from schemalog.journal.consistency import Consistency, compare
-from schemalog.journal.errors import (
-    JournalChainBroken,
-    JournalTableUnwritable,
-    JournalUnavailable,
-    JournalUnsettled,
-)
+from schemalog.journal.chain import GENESIS, keyed_since, seal_after
+from schemalog.journal.consistency import compare
+from schemalog.journal.errors import JournalTableUnwritable, JournalUnavailable, JournalUnsettled
 from schemalog.journal.events import Draft, Event, Kind
 from schemalog.journal.jsonl import JsonlStore
-from schemalog.journal.store import ReadResult
+from schemalog.journal.recent import TailMemo, read_from_checkpoint
+from schemalog.journal.snapshot import Snapshot
 from schemalog.journal.table import TableStore
 
-__all__ = ["Journal", "Snapshot"]
-
-
-@attrs.frozen
-class Snapshot:
-    """Both stores as read at one moment, and how they compare."""
-
-    table: ReadResult
-    jsonl: ReadResult
-    consistency: Consistency
-    #: The journal key the chains were checked under (None: plain chains).
-    key: bytes | None = attrs.field(default=None, repr=False, eq=False)
-
-    @property
-    def longest(self) -> tuple[Event, ...]:
-        """The events of the store that holds more (the two share a prefix unless tampered)."""
-        t, j = self.table.events, self.jsonl.events
-        return t if len(t) >= len(j) else j
+__all__ = ["Journal", "Snapshot", "TailMemo"]
 
 
 class Journal:
     """Appends events to `schemalog_journal` (through `conn`) and to the JSONL file."""
 
     def __init__(
-        self, conn: sqlite3.Connection, jsonl: JsonlStore, *, key: bytes | None = None
+        self,
+        conn: sqlite3.Connection,
+        jsonl: JsonlStore,
+        *,
+        key: bytes | None = None,
+        memo: TailMemo | None = None,
     ) -> None:
         if conn.isolation_level is not None:
             msg = "the journal needs a connection in autocommit mode (isolation_level=None)"
@@ -86,6 +68,9 @@ class Journal:
         self._jsonl_behind: list[Event] = []  # committed in the table, not yet in the JSONL
         self._offline = False
         self._unsettled: str | None = None
+        self.memo = memo
+        #: The seq of the last checkpoint seen by the last read (0: none).
+        self.checkpoint_seq = 0
 
     # -- position ------------------------------------------------------------
 
@@ -111,6 +96,7 @@ class Journal:
         self._offline = old._offline
         self._table_behind = list(old._table_behind)
         self._jsonl_behind = list(old._jsonl_behind)
+        self.checkpoint_seq = old.checkpoint_seq
 
     @property
     def table_offline(self) -> bool:
@@ -141,12 +127,30 @@ class Journal:
         """Read both stores and compare them. Read-only."""
         table = self.table.read()
         jsonl = self.jsonl.read()
-        return Snapshot(
+        snap = Snapshot(
             table=table,
             jsonl=jsonl,
             consistency=compare(table.events, jsonl.events, key=self.key),
             key=self.key,
         )
+        self.checkpoint_seq = _last_checkpoint_seq(snap.longest)
+        return snap
+
+    def recent(self) -> Snapshot:
+        """Both stores from the last checkpoint they both hold, identical, at the same seq
+        (`Snapshot.base`); both whole (`snapshot()`) when they hold none in common. A memo
+        (`TailMemo`) hands back its snapshot while neither store has changed. Read-only.
+
+        Checks the chain of the events after the checkpoint, not before (`verify` does).
+        """
+        key = self.memo.key(self.table, self.jsonl) if self.memo is not None else None
+        snap = self.memo.lookup(key) if self.memo is not None else None
+        if snap is None:
+            snap = read_from_checkpoint(self.table, self.jsonl, key=self.key) or self.snapshot()
+            if self.memo is not None:
+                self.memo.remember(key, snap)
+        self.checkpoint_seq = _last_checkpoint_seq(snap.longest)
+        return snap
 
     # -- appending -----------------------------------------------------------
 
@@ -323,25 +327,9 @@ class Journal:
 
     def _seal(self, drafts: Sequence[Draft]) -> list[Event]:
         self._check_settled()
-        events = []
-        seq, prev = self._head
-        keyed = self._keyed_since is not None and self._keyed_since <= seq
-        if keyed and self.key is None:
-            raise JournalChainBroken(
-                f"the journal is sealed with a key from seq {self._keyed_since} on, and no "
-                "journal key is configured",
-                hint="set journal_key_file (or SCHEMALOG_JOURNAL_KEY_FILE) to the key file",
-            )
-        if self.key is not None and not keyed and drafts:
-            # The first event this key seals: from here on every event must check under it.
-            marker = {"since_seq": seq + 1, "plain_events": seq, "key_id": key_id(self.key)}
-            drafts = [Draft(drafts[0].run_id, Kind.JOURNAL_KEYED, None, marker), *drafts]
-            self._keyed_since = seq + 1
-        for draft in drafts:
-            seq += 1
-            event = seal(draft, seq=seq, prev=prev, key=self.key)
-            events.append(event)
-            prev = event.hash
+        events, self._keyed_since = seal_after(
+            drafts, head=self._head, key=self.key, keyed_since=self._keyed_since
+        )
         return events
 
     def _check_settled(self) -> None:
@@ -441,3 +429,10 @@ class Journal:
         self._lasting.clear()
         self._savepoints.clear()
         self._tx_head = None
+
+
+def _last_checkpoint_seq(events: Sequence[Event]) -> int:
+    for event in reversed(events):
+        if event.kind is Kind.CHECKPOINT:
+            return event.seq
+    return 0

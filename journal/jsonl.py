@@ -14,7 +14,7 @@ import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal, get_args
+from typing import BinaryIO, Literal, get_args
 
 from schemalog.journal import failpoints
 from schemalog.journal.codec import decode, encode
@@ -23,14 +23,21 @@ from schemalog.journal.durable import (
     open_append,
     open_rw_nofollow,
     os_reason,
+    read_at,
     refuse_symlink,
     replace_private_file,
 )
-from schemalog.journal.errors import JournalCorrupt, JournalUnavailable
-from schemalog.journal.events import Event
+from schemalog.journal.errors import JournalCorrupt, JournalUnavailable, NeedsHuman
+from schemalog.journal.events import Event, Kind
 from schemalog.journal.store import DamagedRange, ReadResult, TornTail
 
 __all__ = ["DURABILITIES", "Durability", "JsonlStore", "damage_error"]
+
+#: Bytes read per step when looking for the last checkpoint from the end of the file.
+_BLOCK = 1 << 16
+_TAIL = 4096
+#: How a checkpoint line looks after its `id` (keys are sorted: `kind` follows `id`).
+_CHECKPOINT_MARK = b'","kind":"checkpoint","prev":"'
 
 #: `normal` fsyncs at the end of every command and before a restore; `full` after every append.
 Durability = Literal["normal", "full"]
@@ -87,6 +94,63 @@ class JsonlStore:
         if result.damaged:
             raise damage_error(self.path, result.damaged[0])
         return result
+
+    # -- reading from a checkpoint (journal.recent) ----------------------------------------
+
+    def read_from(self, offset: int) -> ReadResult:
+        """The complete lines from byte `offset` (the start of a line) on, decoded, and the
+        torn tail as `read` gives it. Read-only; raises what `read` raises. Damaged lines are
+        reported as `read` does (line numbers counted from `offset`): the caller then reads
+        the whole file, which recovery mends from."""
+        refuse_symlink(self.path)
+        try:
+            with open(self.path, "rb") as fh:
+                fh.seek(offset)
+                raw = fh.read()
+        except FileNotFoundError:
+            return ReadResult(events=(), torn=None, exists=False)
+        except OSError as exc:
+            msg = f"cannot read the JSONL journal {self.path}: {os_reason(exc)}"
+            raise JournalUnavailable(
+                msg, path=str(self.path), hint="check its permissions"
+            ) from exc
+        end = raw.rfind(b"\n") + 1
+        torn = TornTail(offset=offset + end, data=raw[end:]) if end < len(raw) else None
+        events, damaged = _parse_lines(raw[:end], self.path)
+        return ReadResult(events=tuple(events), torn=torn, exists=True, damaged=tuple(damaged))
+
+    def last_checkpoint(
+        self, expect: tuple[Event, bytes] | None = None
+    ) -> tuple[int, int, Event] | None:
+        """(offset of its line, offset after its newline, event) of the last complete
+        `checkpoint` line, found by reading the file backwards; None when there is none or it
+        cannot be read (the caller then reads the whole file, which reports any damage).
+        `expect` is an event and its line (without newline) the caller holds: a line equal
+        to it byte for byte is that event, not decoded again. Read-only."""
+        try:
+            refuse_symlink(self.path)
+            with open(self.path, "rb") as fh:
+                return _last_checkpoint(fh, os.fstat(fh.fileno()).st_size, expect)
+        except (OSError, NeedsHuman):
+            return None
+
+    def fingerprint(self) -> tuple[tuple[int, ...], bytes] | None:
+        """What identifies the file's content cheaply: its (device, inode, size, mtime,
+        ctime) and its last 4 KiB; None when it does not exist. Read-only."""
+        try:
+            refuse_symlink(self.path)
+            with open(self.path, "rb") as fh:
+                st = os.fstat(fh.fileno())
+                tail = read_at(fh.fileno(), _TAIL, max(0, st.st_size - _TAIL))
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            msg = f"cannot read the JSONL journal {self.path}: {os_reason(exc)}"
+            raise JournalUnavailable(
+                msg, path=str(self.path), hint="check its permissions"
+            ) from exc
+        key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        return key, tail
 
     def append(self, events: Sequence[Event]) -> None:
         """Write `events` as lines in one write; fsync when durability is `full`.
@@ -277,3 +341,54 @@ def _event_or_damage(line: bytes, path: Path, lineno: int) -> Event | str:
             return "not a JSON object"
         # A JSON object that is not an event's canonical line was written by someone.
         raise JournalCorrupt(exc.what, path=str(path), hint=exc.hint) from exc
+
+
+def _last_checkpoint(
+    fh: BinaryIO, size: int, expect: tuple[Event, bytes] | None
+) -> tuple[int, int, Event] | None:
+    """Scan `fh` backwards for the last complete line holding a checkpoint event."""
+    end = size  # look for a mark that ends at or before `end`
+    while True:
+        mark = _rfind(fh, _CHECKPOINT_MARK, end)
+        if mark < 0:
+            return None
+        line_start = _rfind(fh, b"\n", mark) + 1
+        line_end = _find(fh, b"\n", mark, size)
+        if line_end >= 0:  # else: the torn last line
+            fh.seek(line_start)
+            raw = fh.read(line_end - line_start)
+            if expect is not None and raw == expect[1]:
+                return line_start, line_end + 1, expect[0]
+            event = decode(raw.decode("utf-8"), where="checkpoint")
+            if event.kind is Kind.CHECKPOINT:
+                return line_start, line_end + 1, event
+        end = mark + len(_CHECKPOINT_MARK) - 1  # a mark inside a payload: look before it
+
+
+def _rfind(fh: BinaryIO, needle: bytes, end: int) -> int:
+    """The offset of the last `needle` lying wholly before `end`, or -1."""
+    hi = end
+    while hi > 0:
+        lo = max(0, hi - _BLOCK)
+        fh.seek(lo)
+        chunk = fh.read(min(end, hi + len(needle) - 1) - lo)
+        found = chunk.rfind(needle)
+        if found >= 0:
+            return lo + found
+        hi = lo
+    return -1
+
+
+def _find(fh: BinaryIO, needle: bytes, start: int, size: int) -> int:
+    """The offset of the first `needle` at or after `start`, or -1."""
+    at = start
+    while at < size:
+        fh.seek(at)
+        chunk = fh.read(_BLOCK)
+        found = chunk.find(needle)
+        if found >= 0:
+            return at + found
+        at += max(1, len(chunk) - len(needle) + 1)
+        if not chunk:
+            break
+    return -1

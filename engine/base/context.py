@@ -14,6 +14,7 @@ import attrs
 from schemalog.engine.base.connection import Functions
 from schemalog.engine.base.functions import resolve_functions
 from schemalog.engine.base.settings import Settings
+from schemalog.journal.recent import TailMemo
 
 __all__ = ["Connect", "Context", "Observer"]
 
@@ -48,6 +49,8 @@ class Context:
 
     `functions` is the `functions` setting resolved to its callable when the context is made
     (ConfigError, exit 2, when it cannot be); every connection schemalog opens gets it.
+    `memo` keeps the last healthy journal snapshot between the commands of one context (the
+    library's `Migrator` reuses its context; see `journal.recent.TailMemo`).
     """
 
     settings: Settings
@@ -56,3 +59,4 @@ class Context:
     functions: Functions | None = attrs.field(
         default=attrs.Factory(_functions, takes_self=True), kw_only=True
     )
+    memo: TailMemo = attrs.field(factory=TailMemo, eq=False, repr=False)

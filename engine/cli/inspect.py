@@ -107,10 +107,10 @@ def verify(app: App, as_json: bool) -> None:
     Example:
         schemalog --database app.db verify
     """
-    from schemalog.engine.commands import inspect
+    from schemalog.engine.commands.verify import verify as verify_all
 
     try:
-        checks = inspect.verify(app.context)
+        checks = verify_all(app.context)
     except SchemalogError as exc:
         found = getattr(exc, "checks", None) or []
         doc = {"ok": False, "checks": found, "error": exc.message}

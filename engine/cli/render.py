@@ -7,19 +7,21 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from schemalog.engine.base.paths import DatabasePaths
 from schemalog.engine.cli.output import STYLES, Out, holder_text, size_text, ts
-from schemalog.engine.commands.check import CheckReport, MigrationCheck
-from schemalog.engine.commands.inspect import Status
-from schemalog.engine.commands.migrate import RunReport
-from schemalog.engine.core.diagnosis import RecoveryPlan
-from schemalog.engine.core.history import HistoryEntry
-from schemalog.engine.core.plan import Plan
-from schemalog.engine.shell.restore import RestoreResult
-from schemalog.journal.events import Event
-from schemalog.journal.replay import BackupRecord, State
+
+if TYPE_CHECKING:  # annotations only: a command imports just what it runs (start-up time)
+    from schemalog.engine.commands.check import CheckReport, MigrationCheck
+    from schemalog.engine.commands.inspect import Status
+    from schemalog.engine.commands.migrate import RunReport
+    from schemalog.engine.core.diagnosis import RecoveryPlan
+    from schemalog.engine.core.history import HistoryEntry
+    from schemalog.engine.core.plan import Plan
+    from schemalog.engine.shell.restore import RestoreResult
+    from schemalog.journal.events import Event
+    from schemalog.journal.replay import BackupRecord, State
 
 
 def status(out: Out, st: Status) -> None:

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from schemalog.engine.base.context import Context
-from schemalog.engine.base.errors import BackupNotFound, DatabaseCorrupt, IrreconcilableState
+from schemalog.engine.base.errors import (
+    BackupError,
+    BackupNotFound,
+    DatabaseCorrupt,
+    IrreconcilableState,
+)
 from schemalog.engine.commands.inspect import replay as replay_state
 from schemalog.engine.shell.recovery import recover, salvage_journal
 from schemalog.engine.shell.restore import RestoreResult, catch_up, journaled_restore
@@ -19,7 +26,7 @@ def backup_create(ctx: Context) -> BackupRecord:
     """Take a verified backup now (journaled), then apply the retention budget."""
     with Session(ctx, command="backup create", write=True) as session:
         recover(session)
-        known = replay(session.journal.snapshot().longest).backups
+        known = replay(session.journal.recent().longest).backups
         with Run(session) as run:
             record = run.fresh_backup()
             run.prune(known=known)
@@ -52,7 +59,7 @@ def backup_restore(ctx: Context, backup_id: str) -> RestoreResult:
         session.journal.take_table_offline()
         try:
             recover(session)
-            state = replay(session.journal.snapshot().longest)
+            state = replay(session.journal.recent().longest)
         except (IrreconcilableState, DatabaseCorrupt):
             # A restore is the way out these refusals point to: go on from the journals as
             # they are (the JSONL brought up to date). Tampering is never bypassed.
@@ -67,6 +74,10 @@ def backup_restore(ctx: Context, backup_id: str) -> RestoreResult:
             result = journaled_restore(
                 session, record, reason="requested", progress=ctx.observer.progress
             )
+            # The preservation just made counts against the budget too; the backup just
+            # restored stays. A removal that fails does not undo the restore.
+            with contextlib.suppress(BackupError):
+                run.prune(known=state.backups, protected={record.id})
             run.finish("succeeded", preserved=str(result.preserved), discarded=result.discarded)
         return result
 
@@ -75,7 +86,7 @@ def backup_prune(ctx: Context) -> list[BackupRecord]:
     """Apply the retention budget now (journaled); returns the removed backups."""
     with Session(ctx, command="backup prune", write=True) as session:
         recover(session)
-        known = replay(session.journal.snapshot().longest).backups
+        known = replay(session.journal.recent().longest).backups
         with Run(session) as run:
             removed = run.prune(known=known)
             run.finish("succeeded", removed=len(removed))

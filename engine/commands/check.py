@@ -1,16 +1,22 @@
 """`check`: test every migration on a scratch database, never touching the real one.
 
-For each migration under test, on a scratch database: `up` to it, `verify`, `down` one
+For each migration under test, on a scratch database: `up` to it (which runs its verify
+queries), check the scratch database (integrity, foreign keys, `user_version`), `down` one
 version (when it has a `down`), compare the schema fingerprint with the one before `up`,
-and `up` again. Two sources of scratch databases:
+and `up` again. Every step goes through the same `upgrade`/`downgrade` as a real run, on one
+context (whose memo carries the journal from step to step) and one registry loaded once, so
+each migration costs the same however many came before. Before anything runs, the files are
+checked against the copied journal exactly as `up` checks them (an applied file edited or
+deleted is refused the same way). Two sources of scratch databases:
 
 - a copy of the configured database (taken with SQLite's backup API, together with a copy
   of its JSONL journal), testing the migrations still pending there;
 - with `from_scratch`, an empty database, testing every migration from version 1.
 
 The scratch files live in a temporary directory that is removed afterwards. Backup
-retention is switched off in the scratch runs: the copied journal names the real
-database's backups, and retention must never delete those.
+retention is switched off in the scratch runs on a copy: the copied journal names the real
+database's backups, and retention must never delete those. From an empty database every
+backup is the scratch runs' own, and only the newest two are kept.
 """
 
 from __future__ import annotations
@@ -24,16 +30,16 @@ from pathlib import Path
 
 import attrs
 
-from schemalog.engine.base.connection import open_database
+from schemalog.engine.base.connection import integrity_problems, open_database
 from schemalog.engine.base.context import Context
 from schemalog.engine.base.errors import CheckFailed, NeedsHuman, SchemalogError, UsageError
 from schemalog.engine.base.settings import Settings
-from schemalog.engine.commands.inspect import replay, verify
+from schemalog.engine.commands.inspect import replay
 from schemalog.engine.commands.migrate import downgrade, upgrade
 from schemalog.engine.core.schema import Schema, read_schema
 from schemalog.engine.core.schema_diff import diff_schemas
 from schemalog.engine.files.migration import Migration
-from schemalog.engine.files.registry import Registry, load_registry
+from schemalog.engine.files.registry import Registry, check_against_journal, load_registry
 
 __all__ = [
     "CheckReport",
@@ -92,13 +98,14 @@ class CheckReport:
         return "\n".join(lines)
 
 
-def scratch_settings(settings: Settings, workdir: Path) -> Settings:
-    """`settings` pointed at a scratch database in `workdir`, with retention switched off."""
+def scratch_settings(settings: Settings, workdir: Path, *, own_backups: bool = False) -> Settings:
+    """`settings` pointed at a scratch database in `workdir`, with retention switched off
+    (with `own_backups`, when every backup its journal knows is the scratch's own: keep 2)."""
     return attrs.evolve(
         settings,
         database=workdir / "scratch.db",
         backup_dir=workdir / "backups",
-        retention_count=None,
+        retention_count=2 if own_backups else None,
         retention_bytes=None,
         lock_timeout=0.0,
     )
@@ -159,7 +166,7 @@ def check_copy(
     the real database's journal cannot be trusted. A failing migration is not raised: it
     is reported (`CheckReport.ok` is False).
     """
-    registry = load_registry(settings.migrations)  # file errors before anything runs
+    registry = _loaded(settings)  # file errors before anything runs
     source = settings.paths.database
     return _check_pass(settings, registry, source, workdir, on_result)
 
@@ -174,8 +181,16 @@ def check_from_empty(
 
     Like `check_copy`, without reading any database.
     """
-    registry = load_registry(settings.migrations)
+    registry = _loaded(settings)
     return _check_pass(settings, registry, None, workdir, on_result)
+
+
+def _loaded(settings: Settings) -> Registry:
+    """The registry with every migration's code loaded (a file error before anything runs)."""
+    registry = load_registry(settings.migrations)
+    for entry in registry:
+        registry.migration(entry.version)
+    return registry
 
 
 def _check_pass(
@@ -186,7 +201,7 @@ def _check_pass(
     on_result: Callable[[MigrationCheck], None] | None,
 ) -> CheckReport:
     with tempfile.TemporaryDirectory(prefix="schemalog-check-", dir=workdir) as tmp:
-        scratch = scratch_settings(settings, Path(tmp))
+        scratch = scratch_settings(settings, Path(tmp), own_backups=source is None)
         db = scratch.database
         assert db is not None
         if source is not None:
@@ -195,7 +210,11 @@ def _check_pass(
         else:
             description = "from an empty database"
         ctx = Context(scratch)
-        start = replay(ctx).version if db.exists() else 0
+        start = 0
+        if db.exists():
+            state = replay(ctx)
+            check_against_journal(registry, state.applied_by_version, state.version)
+            start = state.version
         results: list[MigrationCheck] = []
         broken: str | None = None
         for mig in registry:
@@ -206,7 +225,7 @@ def _check_pass(
                     mig.version, mig.filename, SKIPPED, f"after the failure of {broken}"
                 )
             else:
-                result = check_one(ctx, db, mig)
+                result = check_one(ctx, db, registry.migration(mig.version), registry)
                 if result.outcome == FAILED:
                     broken = mig.filename
             results.append(result)
@@ -220,25 +239,32 @@ def _check_pass(
         )
 
 
-def check_one(ctx: Context, db: Path, mig: Migration) -> MigrationCheck:
+def check_one(
+    ctx: Context, db: Path, mig: Migration, registry: Registry | None = None
+) -> MigrationCheck:
     """Test `mig` on the scratch database `db` (at the version before it): up, verify, down,
-    the same schema as before up, up again. Raises the UsageError of a migration file; any
-    other failure is the result's `detail` (outcome `failed`)."""
+    the same schema as before up, up again (with `registry`, the files already loaded). Raises
+    the UsageError of a migration file; any other failure is the result's `detail` (outcome
+    `failed`)."""
     steps: list[str] = []
     phase = "up"
     try:
         before = _schema(db)
-        upgrade(ctx, mig.version)
+        upgrade(ctx, mig.version, registry=registry)
         steps.append("up")
         phase = "verify"
-        verify(ctx)
+        problem = _scratch_problem(ctx, db, mig.version)
+        if problem is not None:
+            return MigrationCheck(
+                mig.version, mig.filename, FAILED, f"verify: {problem}", tuple(steps)
+            )
         steps.append("verify")
         if mig.down is None:
             return MigrationCheck(
                 mig.version, mig.filename, OK, "no down: round trip skipped", tuple(steps)
             )
         phase = "down"
-        downgrade(ctx, mig.version - 1)
+        downgrade(ctx, mig.version - 1, registry=registry)
         steps.append("down")
         phase = "schema"
         after = _schema(db)
@@ -253,7 +279,7 @@ def check_one(ctx: Context, db: Path, mig: Migration) -> MigrationCheck:
             )
         steps.append("schema")
         phase = "up again"
-        upgrade(ctx, mig.version)
+        upgrade(ctx, mig.version, registry=registry)
         steps.append("up again")
     except UsageError:
         raise
@@ -262,6 +288,22 @@ def check_one(ctx: Context, db: Path, mig: Migration) -> MigrationCheck:
             mig.version, mig.filename, FAILED, f"{phase}: {exc.what}", tuple(steps)
         )
     return MigrationCheck(mig.version, mig.filename, OK, "", tuple(steps))
+
+
+def _scratch_problem(ctx: Context, db: Path, version: int) -> str | None:
+    """What is wrong with the scratch database after `up` to `version`, or None: integrity,
+    foreign keys, `user_version`. Reads only."""
+    with closing(open_database(db, mode="ro", functions=ctx.functions)) as conn:
+        problems = integrity_problems(conn, "full", limit=3)
+        if problems:
+            return "integrity: " + "; ".join(problems)
+        fk = conn.execute("PRAGMA foreign_key_check").fetchmany(1)
+        if fk:
+            return f"foreign keys: a violation in table {fk[0][0]}"
+        user_version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if user_version != version:
+            return f"user_version is {user_version}, expected {version}"
+    return None
 
 
 def _schema(db: Path) -> Schema:

@@ -1,35 +1,39 @@
-"""Reading: `status`, `history`, `replay`, `events` and `verify`. Every one is read-only.
+"""Reading: `status`, `history`, `replay` and `events` (`verify`: engine.commands.verify).
+Every one is read-only.
 
-None of them takes the migration lock, writes a file or runs recovery: they report what
-recovery would do (`needs_recovery`, `recovery_actions`) and leave it to the next writing
-command or to `schemalog recover`.
+None of them takes the migration lock, writes a file, runs recovery or executes migration
+code: they report what recovery would do (`needs_recovery`, `recovery_actions`) and leave it
+to the next writing command or to `schemalog recover`. `verify` runs the verify queries of
+applied migrations as the files state them: a `.sql` file's verify section, a `.py` file's
+literal `verify = [...]`; a `.py` file whose `verify` is computed is skipped, with a note.
+`status` reads the journal from its last checkpoint; `history`, `replay`, `events` and
+`verify` read it whole.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 from typing import Any
 
 import attrs
 
-from schemalog.engine.base.connection import integrity_problems
 from schemalog.engine.base.context import Context
-from schemalog.engine.base.errors import CheckFailed, DatabaseBusy, SchemalogError
-from schemalog.engine.base.readonly import query_read_only
-from schemalog.engine.core.diagnosis import diagnose, tampering_refusal
-from schemalog.engine.core.fingerprint import schema_fingerprint
+from schemalog.engine.base.errors import DatabaseBusy, SchemalogError
+from schemalog.engine.core.diagnosis import diagnose
 from schemalog.engine.core.history import HistoryEntry, Running
 from schemalog.engine.core.history import history as derive_history
 from schemalog.engine.core.keying import sealing
 from schemalog.engine.core.mend import journal_view
+from schemalog.engine.core.plausibility import tampering_refusal
 from schemalog.engine.core.schema import read_schema
 from schemalog.engine.core.schema_diff import UNKNOWN, drift_diff
-from schemalog.engine.files.registry import Registry, check_against_journal, load_registry
+from schemalog.engine.files.registry import (
+    check_pending,
+    migration_names,
+)
 from schemalog.engine.shell.lock import LockStatus, probe
 from schemalog.engine.shell.recovery import read_facts
 from schemalog.engine.shell.session import Session
-from schemalog.journal.chain import keyed_since
 from schemalog.journal.consistency import compare
 from schemalog.journal.events import Event
 from schemalog.journal.journal import Snapshot
@@ -43,9 +47,9 @@ __all__ = [
     "history",
     "lock_document",
     "replay",
+    "safe_replay",
     "status",
     "unhealthy",
-    "verify",
 ]
 
 _READ_S = 5.0
@@ -105,8 +109,8 @@ def status(ctx: Context) -> Status:
     """The state at a glance. Read-only: never writes, never takes the lock."""
     paths = ctx.settings.paths
     lock = probe(paths.lock)
-    registry, registry_error = _registry_or_error(ctx)
-    head = registry.head if registry else 0
+    names, registry_error = _names_or_error(ctx)  # status reads no migration file
+    head = max(names, default=0)
     if not paths.database.exists():
         return Status(
             database=str(paths.database),
@@ -138,23 +142,34 @@ def _status_of_database(
 ) -> Status:
     paths = ctx.settings.paths
     with Session(ctx, command="status", write=False, busy_timeout=_wait(lock)) as session:
-        snap = session.journal.snapshot()
+        snap = session.journal.recent()
         facts = read_facts(session.conn, integrity="off", paths=paths, events=snap.longest)
         plan = diagnose(snap, facts)
-        state = plan.state or _safe_replay(snap)
+        state = plan.state or safe_replay(snap)
         actions = [a.detail for a in plan.actions]
         if plan.refusal is not None:
             actions.append(f"needs a human: {plan.refusal.message}")
         needs = plan.needed and not lock.held
         drift = state.fingerprint is not None and state.fingerprint != facts.fingerprint
-        diff = drift_diff(snap.longest, read_schema(session.conn)) if drift else None
+        # What changed, from the schema the whole journal recorded (drift is rare).
+        diff = (
+            drift_diff(session.journal.snapshot().longest, read_schema(session.conn))
+            if drift
+            else None
+        )
+        pending = list(range(state.version + 1, head + 1))
+        if registry_error is None and pending:  # their content, read without running code
+            try:
+                check_pending(ctx.settings.migrations, pending)
+            except SchemalogError as exc:
+                registry_error = exc.what
         return Status(
             database=str(paths.database),
             exists=True,
             version=state.version,
             user_version=facts.user_version,
             head=head,
-            pending=list(range(state.version + 1, head + 1)),
+            pending=pending,
             applied=[
                 {
                     "version": a.version,
@@ -169,8 +184,8 @@ def _status_of_database(
             recovery_actions=actions if needs else [],
             drift=drift,
             journal={
-                "table_events": len(snap.table.events),
-                "jsonl_events": len(snap.jsonl.events),
+                "table_events": snap.table_count,
+                "jsonl_events": snap.jsonl_count,
                 "consistent": snap.consistency.consistent
                 and snap.jsonl.torn is None
                 and not snap.jsonl.damaged,
@@ -275,8 +290,7 @@ def replay(ctx: Context, until: int | None = None) -> State:
 def history(ctx: Context) -> list[HistoryEntry]:
     """Every attempt, oldest first, including failed and interrupted ones. Read-only."""
     state = replay(ctx)
-    registry, _ = _registry_or_error(ctx)  # history stays readable without the files
-    names = {m.version: m.name for m in registry} if registry else {}
+    names, _ = _names_or_error(ctx)  # history stays readable without the files
     lock = probe(ctx.settings.paths.lock)
     running = None
     if lock.held and lock.holder is not None and lock.holder.doing_version is not None:
@@ -297,136 +311,15 @@ def events(ctx: Context) -> list[Event]:
         return list(_jsonl_events_while_running(ctx))
 
 
-def verify(ctx: Context) -> list[dict[str, Any]]:
-    """Check journals, integrity, foreign keys, schema and applied migrations. Read-only.
-
-    Returns the list of checks `{check, ok, detail}`; raises the tampering refusal (exit 4,
-    `checks` attached) when a past event was changed, and CheckFailed (exit 1, `checks`
-    attached) when another check fails.
-    """
-    checks: list[dict[str, Any]] = []
-
-    def check(name: str, ok: bool, detail: str = "") -> None:
-        checks.append({"check": name, "ok": ok, "detail": detail})
-
-    with Session(ctx, command="verify", write=False) as session:
-        conn = session.conn
-        raw = session.journal.snapshot()
-        snap, unvouched = journal_view(raw)  # a damaged JSONL: as recovery will mend it
-        cons = snap.consistency
-        if raw.jsonl.damaged:
-            check("jsonl_damage", False, _damage_detail(raw, unvouched))
-        unkeyed = sealing(snap, adopt=False)[1]
-        if snap.key is not None:
-            since = keyed_since(snap.longest)
-            check(
-                "journal_key",
-                unkeyed is None,
-                unkeyed.what if unkeyed else f"keyed from seq {since}",
-            )
-        events_held = max(len(snap.table.events), len(snap.jsonl.events))
-        check(
-            "journal_chain",
-            not cons.tampered,
-            f"first break at seq {cons.first_break}" if cons.tampered else f"{events_held} events",
-        )
-        check(
-            "journals_agree",
-            cons.consistent and snap.jsonl.torn is None,
-            ""
-            if cons.consistent
-            else f"table ahead by {len(cons.table_only)}, JSONL ahead by {len(cons.jsonl_only)}",
-        )
-        problems = integrity_problems(conn, "full", limit=5)
-        check("integrity", not problems, "; ".join(problems) or "ok")
-        fk = conn.execute("PRAGMA foreign_key_check").fetchmany(5)
-        check(
-            "foreign_keys",
-            not fk,
-            f"{len(fk)}+ violation(s), first in table {fk[0][0]}" if fk else "ok",
-        )
-        state = _safe_replay(snap)
-        user_version = conn.execute("PRAGMA user_version").fetchone()[0]
-        check(
-            "version",
-            user_version == state.version,
-            f"journal {state.version}, user_version {user_version}",
-        )
-        if state.fingerprint is not None:
-            same = schema_fingerprint(conn) == state.fingerprint
-            if same:
-                check("schema", True, "matches the journal")
-            else:
-                diff = drift_diff(snap.longest, read_schema(conn))
-                what = diff.text() if diff is not None else UNKNOWN
-                check("schema", False, f"schema drifted from the journal: {what}")
-                checks[-1]["diff"] = diff.to_json() if diff is not None else None
-        registry = _check_files(ctx, state, check)
-        if registry is not None:
-            _run_verify_queries(conn, registry, state, check)
-    refusal = unvouched or tampering_refusal(cons) or unkeyed
-    if refusal is not None:
-        refusal.checks = checks  # type: ignore[attr-defined]
-        raise refusal
-    failed = [c for c in checks if not c["ok"]]
-    if failed:
-        error = CheckFailed(
-            f"verify found {len(failed)} problem(s): "
-            + "; ".join(f"{c['check']}: {c['detail']}" for c in failed),
-            state="nothing was changed",
-            hint="see the recovery runbook for each check (`schemalog help recovery`)",
-        )
-        error.checks = checks  # type: ignore[attr-defined]
-        raise error
-    return checks
-
-
-def _damage_detail(raw: Snapshot, unvouched: SchemalogError | None) -> str:
-    lines = ", ".join(d.lines for d in raw.jsonl.damaged)
-    then = (
-        unvouched.what
-        if unvouched is not None
-        else "the journal table holds the events there: `schemalog recover` mends the JSONL"
-    )
-    return f"JSONL line(s) {lines} hold no event ({raw.jsonl.damaged[0].reason}); {then}"
-
-
-def _check_files(ctx: Context, state: State, check: Any) -> Registry | None:
+def _names_or_error(ctx: Context) -> tuple[dict[int, str], str | None]:
     try:
-        registry = load_registry(ctx.settings.migrations)
-        check_against_journal(registry, state.applied_by_version, state.version)
+        return migration_names(ctx.settings.migrations), None
     except SchemalogError as exc:
-        check("migration_files", False, exc.what)
-        return None
-    check("migration_files", True, f"{len(registry)} file(s)")
-    return registry
+        return {}, exc.what
 
 
-def _run_verify_queries(
-    conn: sqlite3.Connection, registry: Registry, state: State, check: Any
-) -> None:
-    for applied in state.applied:
-        mig = registry.get(applied.version)
-        if mig is None:
-            continue
-        for position, query in enumerate(mig.verify, start=1):
-            try:
-                rows = query_read_only(conn, query)  # a verify query never writes
-                ok = len(rows) == 1 and bool(rows[0][0])
-                detail = "ok" if ok else f"returned {rows!r}"
-            except sqlite3.Error as exc:
-                ok, detail = False, str(exc)
-            check(f"verify {mig.filename} #{position}", ok, detail)
-
-
-def _registry_or_error(ctx: Context) -> tuple[Registry | None, str | None]:
-    try:
-        return load_registry(ctx.settings.migrations), None
-    except SchemalogError as exc:
-        return None, exc.what
-
-
-def _safe_replay(snap: Snapshot) -> State:
+def safe_replay(snap: Snapshot) -> State:
+    """The snapshot's state; the empty state when its chain breaks (callers report that)."""
     return _safe_replay_events(snap.longest)
 
 

@@ -96,7 +96,7 @@ def lint(
         else:
             description = "every migration, from an empty database"
         start = replay(scratch).version if db.exists() else 0
-        todo = [m for m in registry if m.version > start]
+        todo = [registry.migration(m.version) for m in registry if m.version > start]
         findings: list[Finding] = []
         failed: Migration | None = None
         for mig in todo:
@@ -136,7 +136,7 @@ def _lint_one(
     ctx: Context, db: Path, mig: Migration, long_rows: int, *, advance: bool
 ) -> list[Finding]:
     """Every finding about `mig`; with `advance`, the scratch database ends at its version."""
-    text = mig.path.read_text(encoding="utf-8")
+    text = mig.path.read_bytes().decode("utf-8", errors="replace")
     found = file_findings(mig, text)
     for step, code in (("up", mig.up), ("down", mig.down)):
         if isinstance(code, str):

@@ -44,32 +44,52 @@ class RunReport:
 
 
 def upgrade(
-    ctx: Context, target: int | None = None, *, dry_run: bool = False, allow_drift: bool = False
+    ctx: Context,
+    target: int | None = None,
+    *,
+    dry_run: bool = False,
+    allow_drift: bool = False,
+    registry: Registry | None = None,
 ) -> RunReport:
     """Apply pending migrations up to `target` (default: the newest), each all-or-nothing.
 
-    Raises MigrationFailed (a step failed and was rolled back), DriftDetected,
+    `registry` is the migrations already loaded from `ctx.settings.migrations` (`check` loads
+    them once for all its steps); by default they are loaded now. Raises MigrationFailed (a step failed and was rolled back), DriftDetected,
     RegistryError/MigrationFileError/UsageError (nothing ran), LockTimeout/DatabaseBusy,
     WaitedRunFailed, Interrupted, NeedsHuman.
     """
-    return _migrate(ctx, "up", target, dry_run=dry_run, allow_drift=allow_drift)
+    return _migrate(ctx, "up", target, dry_run=dry_run, allow_drift=allow_drift, registry=registry)
 
 
 def downgrade(
-    ctx: Context, target: int, *, dry_run: bool = False, allow_drift: bool = False
+    ctx: Context,
+    target: int,
+    *,
+    dry_run: bool = False,
+    allow_drift: bool = False,
+    registry: Registry | None = None,
 ) -> RunReport:
     """Revert applied migrations newest first down to `target`, each verified.
 
     Raises NotReversible before anything runs if a migration on the way has no `down`; else
     what `upgrade` raises.
     """
-    return _migrate(ctx, "down", target, dry_run=dry_run, allow_drift=allow_drift)
+    return _migrate(
+        ctx, "down", target, dry_run=dry_run, allow_drift=allow_drift, registry=registry
+    )
 
 
 def _migrate(
-    ctx: Context, direction: str, target: int | None, *, dry_run: bool, allow_drift: bool
+    ctx: Context,
+    direction: str,
+    target: int | None,
+    *,
+    dry_run: bool,
+    allow_drift: bool,
+    registry: Registry | None,
 ) -> RunReport:
-    registry = load_registry(ctx.settings.migrations)  # file errors before any lock or write
+    if registry is None:  # file errors before any lock or write
+        registry = load_registry(ctx.settings.migrations)
     if dry_run:
         return _preview(ctx, registry, direction, target, allow_drift=allow_drift)
     with Session(ctx, command=direction, write=True) as session:
@@ -135,7 +155,8 @@ def _preview(
     if not ctx.settings.paths.database.exists():
         return RunReport(plan=_plan(registry, State(), direction, target), dry_run=True)
     with Session(ctx, command=direction, write=False) as session:
-        recovery = diagnose(session.journal.snapshot(), read_facts(session.conn, integrity="off"))
+        snapshot = session.journal.recent()
+        recovery = diagnose(snapshot, read_facts(session.conn, integrity="off"))
         if recovery.refusal is not None:
             raise recovery.refusal
         state = recovery.state or State()
@@ -151,7 +172,7 @@ def _state_after(session: Session, recovery: RecoveryPlan) -> State:
     """The journal's state now: recovery's, when it changed nothing; else replayed again."""
     if recovery.state is not None and not recovery.actions:
         return recovery.state
-    return replay(session.journal.snapshot().longest)
+    return replay(session.journal.recent().longest)
 
 
 def _plan(registry: Registry, state: State, direction: str, target: int | None) -> Plan:

@@ -8,7 +8,7 @@ the plan is empty. The rules, crash window by crash window, are in the recovery 
 
 Two rules keep a forged or stray journal line from doing harm (invariant 11): events present
 only in the JSONL are copied into the table only when they are a plausible tail — events a
-command writes outside a transaction — and a destructive action needs corroboration from
+command writes outside a transaction (`engine.core.plausibility`) — and a destructive action needs corroboration from
 the files it describes: an interrupted restore is redone only when its preserved copy's
 manifest names that backup, and a run's backup is restored only when the database itself
 fails its integrity check.
@@ -22,10 +22,14 @@ from typing import Any
 import attrs
 
 from schemalog.engine.base.errors import DatabaseCorrupt, IrreconcilableState, NeedsHuman
-from schemalog.engine.core.keying import SEAL_WITH_KEY, key_refusal, sealing
+from schemalog.engine.core.keying import SEAL_WITH_KEY, sealing
 from schemalog.engine.core.mend import JsonlMend, mend_jsonl
-from schemalog.journal.consistency import Consistency
-from schemalog.journal.errors import JournalChainBroken, JournalsDiverged
+from schemalog.engine.core.plausibility import (
+    forged_checkpoint,
+    implausible_tail,
+    tampering_refusal,
+)
+from schemalog.journal.errors import JournalsDiverged
 from schemalog.journal.events import Event, Kind
 from schemalog.journal.journal import Snapshot
 from schemalog.journal.replay import BackupRecord, State, replay
@@ -37,10 +41,8 @@ __all__ = [
     "RecoveryPlan",
     "corrupt_error",
     "diagnose",
-    "implausible_tail",
     "mend_actions",
     "needs_integrity_check",
-    "tampering_refusal",
 ]
 
 
@@ -49,7 +51,7 @@ class DatabaseFacts:
     """What the database and the files beside it say, read without changing anything."""
 
     user_version: int
-    fingerprint: str
+    fingerprint: str | None  # None: not read (recovery needs it only for an interrupted step)
     integrity_ok: bool | None  # None: not checked
     partial_backups: tuple[str, ...] = ()  # unfinished `*.tmp` backup files
     #: The backup id named by the manifest of the pending restore's preservation directory
@@ -85,35 +87,6 @@ CLOSE_RUN = "close_run"
 RELEASE_LOCK = "release_lock"
 REMOVE_PARTIAL_BACKUP = "remove_partial_backup"
 
-#: Kinds a command appends outside a transaction (JSONL first): the only ones that can be
-#: in the JSONL alone after a crash. Steps' own outcomes are there only for steps that ran
-#: outside a transaction (`transactional = False`), checked separately.
-_OUTSIDE_TRANSACTION = frozenset(
-    {
-        Kind.RUN_STARTED,
-        Kind.RUN_FINISHED,
-        Kind.LOCK_ACQUIRED,
-        Kind.LOCK_RELEASED,
-        Kind.BACKUP_TAKEN,
-        Kind.BACKUP_VERIFIED,
-        Kind.BACKUP_REMOVED,
-        Kind.RESTORE_STARTED,
-        Kind.RESTORE_FAILED,
-        Kind.BACKUP_RESTORED,
-        Kind.DRIFT_DETECTED,
-        Kind.RECOVERY_STARTED,
-        Kind.RECOVERY_FINISHED,
-        Kind.ATTEMPT_INTERRUPTED,
-        Kind.JOURNAL_REPAIRED,
-        Kind.STEP_FAILED,
-        Kind.VERIFICATION_FAILED,
-        Kind.ROLLED_BACK,
-        Kind.CHECKSUM_ACCEPTED,
-        Kind.JOURNAL_KEYED,
-    }
-)
-_STEP_KINDS = frozenset({Kind.STEP_STARTED, Kind.STEP_APPLIED, Kind.STEP_REVERTED})
-
 
 @attrs.frozen
 class RecoveryPlan:
@@ -137,84 +110,27 @@ class RecoveryPlan:
         return any(a.kind in (REDO_RESTORE, RESTORE_RUN_BACKUP) for a in self.actions)
 
 
-def tampering_refusal(cons: Consistency) -> NeedsHuman | None:
-    """The refusal for journals that disagree or a broken chain, or None. Pure."""
-    if not cons.tampered:
-        return None
-    if cons.diverged_at is not None:
-        return JournalsDiverged(
-            f"the journal table and the JSONL differ at seq {cons.diverged_at}",
-            hint="a past event was changed: compare them with `schemalog verify --json`",
-        )
-    where = "table" if cons.table_break else "JSONL"
-    brk = cons.table_break or cons.jsonl_break
-    if brk is not None and brk.key_problem is not None:
-        return key_refusal(where, brk)
-    return JournalChainBroken(
-        f"the {where} journal's hash chain breaks at seq {cons.first_break}: "
-        f"{brk.reason if brk else ''}",
-        hint="a past event was changed or removed: see the recovery runbook (tampering), "
-        "`schemalog help recovery`",
-    )
-
-
-def implausible_tail(common: Sequence[Event], jsonl_only: Sequence[Event]) -> Event | None:
-    """The first JSONL-only event no interrupted command could have written, or None. Pure.
-
-    A command writes to the JSONL alone (for a moment, or until a restore is done) only the
-    events it appends outside a transaction; a step's start or success only for a step that
-    runs outside a transaction. Anything else in the JSONL alone was put there by someone
-    else — except after a restore: the restored table is exactly the backup's (it ends right
-    before that backup's `backup_taken`), and the JSONL rightly holds all that came after.
-    """
-    if _restored_table(common, jsonl_only):
-        return None
-    nontransactional: set[tuple[str, int | None]] = set()
-    wanted = {(e.run_id, e.version) for e in jsonl_only if e.kind in _STEP_KINDS}
-    for e in reversed(common):  # steps that started before the tail (only when needed)
-        if not wanted:
-            break
-        if e.kind is Kind.STEP_STARTED and (e.run_id, e.version) in wanted:
-            wanted.discard((e.run_id, e.version))
-            if e.data.get("transactional") is False:
-                nontransactional.add((e.run_id, e.version))
-    for e in jsonl_only:
-        if e.kind is Kind.STEP_STARTED and e.data.get("transactional") is False:
-            nontransactional.add((e.run_id, e.version))
-        if e.kind in _OUTSIDE_TRANSACTION:
-            continue
-        if e.kind in _STEP_KINDS and (e.run_id, e.version) in nontransactional:
-            continue
-        return e
-    return None
-
-
-def _restored_table(common: Sequence[Event], jsonl_only: Sequence[Event]) -> bool:
-    """Whether the table is that of a backup restored since (a restore in the JSONL-only tail
-    names a backup taken right after the table's last event)."""
-    if not common:
-        return False
-    last = common[-1].seq
-    restored = {e.data.get("backup_id") for e in jsonl_only if e.kind is Kind.RESTORE_STARTED}
-    return any(
-        e.kind is Kind.BACKUP_TAKEN and e.seq == last + 1 and e.data.get("id") in restored
-        for e in jsonl_only[:1]
-    )
-
-
 def diagnose(
-    snapshot: Snapshot, facts: DatabaseFacts, *, current_run: str = "", adopt_key: bool = False
+    snapshot: Snapshot,
+    facts: DatabaseFacts,
+    *,
+    current_run: str = "",
+    state: State | None = None,
+    adopt_key: bool = False,
 ) -> RecoveryPlan:
     """Decide how to bring journals and database to a consistent state. Pure.
 
-    Refuses (IrreconcilableState / JournalsDiverged / JournalChainBroken / DatabaseCorrupt)
-    rather than guess when data could be lost.
+    `state` is `replay(snapshot.longest)` when the caller has it already (not used when the
+    JSONL is mended). The snapshot may start at a checkpoint (`Snapshot.base`): the state is
+    then the checkpoint's, folded with the events after it. `adopt_key`: seal a plain journal
+    with the configured key (`schemalog recover`). Refuses (IrreconcilableState / JournalsDiverged / JournalChainBroken /
+    DatabaseCorrupt) rather than guess when data could be lost.
     """
     mend = mend_jsonl(snapshot)
     if isinstance(mend, NeedsHuman):
         return RecoveryPlan(refusal=mend)
     if mend is not None:
-        snapshot = mend.snapshot
+        snapshot, state = mend.snapshot, None
     cons = snapshot.consistency
     refusal = tampering_refusal(cons)
     if refusal is not None:
@@ -233,6 +149,9 @@ def diagnose(
                     "`schemalog verify --json` (see `schemalog help recovery`, tampering)",
                 )
             )
+    refusal = forged_checkpoint(snapshot)
+    if refusal is not None:
+        return RecoveryPlan(refusal=refusal)
 
     seal, unkeyed = sealing(snapshot, adopt=adopt_key)
     if unkeyed is not None:
@@ -257,7 +176,7 @@ def diagnose(
             )
         )
     events = snapshot.longest
-    state = replay(events)
+    state = replay(events) if state is None else state
 
     expected_version = state.version
     pending = state.pending_restore
@@ -404,7 +323,12 @@ def needs_integrity_check(snapshot: Snapshot) -> bool:
     if not events:
         return False
     last = events[-1]
-    return last.kind not in (Kind.LOCK_RELEASED, Kind.RECOVERY_FINISHED, Kind.BACKUP_REMOVED)
+    return last.kind not in (
+        Kind.LOCK_RELEASED,
+        Kind.RECOVERY_FINISHED,
+        Kind.BACKUP_REMOVED,
+        Kind.CHECKPOINT,
+    )
 
 
 def corrupt_error(events: Sequence[Event], *, what: str) -> DatabaseCorrupt:

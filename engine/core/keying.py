@@ -25,7 +25,7 @@ def sealing(snapshot: Snapshot, *, adopt: bool) -> tuple[str | None, JournalNotK
     events = snapshot.longest
     if snapshot.key is None or not events or keyed_since(events) is not None:
         return None, None
-    count = len(events)
+    count = events[-1].seq  # the events may start at a checkpoint
     if adopt:
         return (
             f"seal the journal with the configured key from seq {count + 1} on (journal_keyed); "

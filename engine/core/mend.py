@@ -166,6 +166,7 @@ _MAY_LOSE = frozenset(
         Kind.ATTEMPT_INTERRUPTED,
         Kind.JOURNAL_REPAIRED,
         Kind.JOURNAL_KEYED,
+        Kind.CHECKPOINT,
     }
 )
 

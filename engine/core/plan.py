@@ -1,4 +1,5 @@
-"""Planning: which migrations to apply or revert, as data. Pure.
+"""Planning: which migrations to apply or revert, as data. Pure, but for loading the code
+of the migrations it plans (`Registry.migration`: a `.py` file's top level runs then, once).
 
 The executor and `--dry-run` consume the same `Plan`, so a dry run shows
 exactly the statements a real run executes.
@@ -86,7 +87,8 @@ def _statements(migration: Migration, code: object) -> tuple[str, ...] | None:
 def plan_up(registry: Registry, state: State, target: int | None = None) -> Plan:
     """Steps applying every migration above the current version up to `target` (default head).
 
-    Raises UsageError when `target` is above the head or below the current version.
+    Raises UsageError when `target` is above the head or below the current version, and
+    MigrationFileError naming a planned file whose code is invalid.
     """
     current = state.version
     head = registry.head
@@ -99,8 +101,7 @@ def plan_up(registry: Registry, state: State, target: int | None = None) -> Plan
         raise UsageError(msg, hint=f"use `schemalog down --to {goal}` to revert")
     steps = []
     for version in range(current + 1, goal + 1):
-        mig = registry.get(version)
-        assert mig is not None  # the registry is gap-free 1..head
+        mig = registry.migration(version)  # the registry is gap-free 1..head
         steps.append(Step(mig, "up", _statements(mig, mig.up), version))
     return Plan("up", current, goal, tuple(steps))
 
@@ -109,7 +110,8 @@ def plan_down(registry: Registry, state: State, target: int) -> Plan:
     """Steps reverting applied migrations newest first down to `target`.
 
     Raises UsageError for a target outside 0..current, and NotReversible naming
-    every migration on the way that has no `down` (before anything runs).
+    every migration on the way that has no `down` (before anything runs); MigrationFileError
+    naming a planned file whose code is invalid.
     """
     current = state.version
     if target < 0 or target > current:
@@ -118,7 +120,7 @@ def plan_down(registry: Registry, state: State, target: int) -> Plan:
     applied = state.applied_by_version
     steps, missing = [], []
     for version in range(current, target, -1):
-        mig = registry.get(version)
+        mig = registry.migration(version) if registry.get(version) is not None else None
         if mig is None or mig.down is None:
             missing.append(mig.filename if mig else f"version {version}")
             continue

@@ -9,7 +9,6 @@ resolve. Taking backups is `engine.shell.backup`.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import os
 import re
@@ -273,6 +272,8 @@ def _plain_copy(record: BackupRecord, path: Path, label: str) -> Iterator[Path]:
     if record.compression == "none":
         yield path
         return
+    import gzip  # only for compressed backups (start-up time of the other commands)
+
     fd, name = tempfile.mkstemp(prefix=f".{record.id}.", suffix=".verify.tmp", dir=path.parent)
     tmp = Path(name)
     try:
@@ -292,6 +293,8 @@ def _plain_copy(record: BackupRecord, path: Path, label: str) -> Iterator[Path]:
 
 def _header_version(path: Path, compression: str) -> int | None:
     """The `user_version` in the SQLite header of a backup file, or None if unreadable."""
+    import gzip  # only for compressed backups
+
     try:
         if compression == "gzip":
             with gzip.open(path, "rb") as f:

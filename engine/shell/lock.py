@@ -23,7 +23,6 @@ import contextlib
 import errno
 import json
 import os
-import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -71,6 +70,8 @@ class Holder:
     @classmethod
     def for_this_process(cls, run_id: str, command: str) -> Holder:
         """A holder naming this process and host, stamped with the current UTC time."""
+        import socket  # here: status and the other readers never need it (start-up time)
+
         return cls(os.getpid(), socket.gethostname(), run_id, command, now())
 
     def describe(self) -> str:

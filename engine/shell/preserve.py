@@ -41,6 +41,7 @@ __all__ = [
     "PREFIX",
     "LiveFiles",
     "copy_files",
+    "finished_preservations",
     "fresh_dir",
     "preservation_dir",
     "preserved_row_counts",
@@ -167,6 +168,24 @@ def fresh_dir(preserve_to: Path) -> Path:
         candidate = preserve_to.with_name(f"{preserve_to.name}-{n}")
     make_private_dir(candidate)
     return candidate
+
+
+def finished_preservations(backup_dir: Path) -> list[tuple[Path, str, int]]:
+    """(directory, preserved_at, bytes) of each finished `pre-restore-*` directory (one with
+    a manifest) in `backup_dir`. Read-only."""
+    found = []
+    try:
+        entries = [e for e in os.scandir(backup_dir) if e.name.startswith(PREFIX) and e.is_dir()]
+    except OSError:
+        return []
+    for entry in entries:
+        manifest = read_manifest(Path(entry.path))
+        if manifest is None:
+            continue  # unfinished: recovery's business, never retention's
+        with suppress(OSError):
+            size = sum(f.stat().st_size for f in os.scandir(entry.path) if f.is_file())
+            found.append((Path(entry.path), str(manifest.get("preserved_at", "")), size))
+    return found
 
 
 def remove_tree(directory: Path) -> None:

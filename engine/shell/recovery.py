@@ -19,6 +19,7 @@ from schemalog.engine.core import diagnosis as dx
 from schemalog.engine.core.diagnosis import DatabaseFacts, RecoveryPlan, corrupt_error, diagnose
 from schemalog.engine.core.fingerprint import EMPTY_FINGERPRINT, schema_fingerprint
 from schemalog.engine.core.mend import journal_view, mend_jsonl
+from schemalog.engine.core.plausibility import tampering_refusal
 from schemalog.engine.shell.backup_file import partial_backups
 from schemalog.engine.shell.preserve import read_manifest
 from schemalog.engine.shell.restore import Restorer, journaled_restore
@@ -26,7 +27,7 @@ from schemalog.journal.clock import now
 from schemalog.journal.consistency import compare
 from schemalog.journal.durable import read_nofollow, write_private_file
 from schemalog.journal.events import Draft, Event, Kind
-from schemalog.journal.journal import Snapshot
+from schemalog.journal.journal import Journal, Snapshot
 from schemalog.journal.replay import State, replay
 from schemalog.journal.store import ReadResult, TornTail
 
@@ -49,8 +50,10 @@ def read_facts(
     integrity: IntegrityLevel,
     paths: DatabasePaths | None = None,
     events: tuple[Event, ...] = (),
+    fingerprint: bool = True,
 ) -> DatabaseFacts:
-    """Read user_version, fingerprint, integrity (unless "off") and the files beside the
+    """Read user_version, the schema fingerprint (unless `fingerprint` is False: then
+    `DatabaseFacts.fingerprint` is None), integrity (unless "off") and the files beside the
     database: unfinished backups and the manifest of a pending restore's preserved copy.
 
     Read-only.
@@ -66,7 +69,7 @@ def read_facts(
                 preserved_for = str(manifest.get("restoring_backup", "")) or None
     try:
         user_version = conn.execute("PRAGMA user_version").fetchone()[0]
-        fingerprint = schema_fingerprint(conn)
+        schema = schema_fingerprint(conn) if fingerprint else None
     except sqlite3.DatabaseError:
         return DatabaseFacts(
             user_version=-1,
@@ -83,7 +86,7 @@ def read_facts(
             ok = False
     return DatabaseFacts(
         user_version=user_version,
-        fingerprint=fingerprint,
+        fingerprint=schema,
         integrity_ok=ok,
         partial_backups=partial,
         preserved_for=preserved_for,
@@ -97,18 +100,36 @@ def plan_recovery(
     configured journal key (only `schemalog recover` asks)."""
     journal = session.journal
     try:
-        snapshot = journal.snapshot()
+        snapshot = journal.recent()
     except sqlite3.DatabaseError as exc:  # the journal table's pages are damaged
         events = journal.jsonl.read().events
         raise corrupt_error(events, what=f"the database cannot be read ({exc})") from exc
+    state = _replayed(journal, snapshot)
     check = force_integrity or dx.needs_integrity_check(snapshot)
     facts = read_facts(
         session.conn,
         integrity=session.integrity if check else "off",
         paths=session.paths,
         events=journal_view(snapshot)[0].longest,
+        # The schema's fingerprint matters to recovery only for an interrupted step.
+        fingerprint=state is None or bool(state.open_attempts),
     )
-    return snapshot, diagnose(snapshot, facts, current_run=session.run_id, adopt_key=adopt_key)
+    return snapshot, diagnose(
+        snapshot, facts, current_run=session.run_id, state=state, adopt_key=adopt_key
+    )
+
+
+def _replayed(journal: Journal, snapshot: Snapshot) -> State | None:
+    """The snapshot's state (the memo's when it has it), or None when it cannot be replayed
+    or the JSONL needs mending first (diagnosis replays the mended journal)."""
+    if snapshot.consistency.tampered or snapshot.jsonl.damaged:
+        return None
+    try:
+        if journal.memo is not None:
+            return journal.memo.state(snapshot)
+        return replay(snapshot.longest)
+    except NeedsHuman:
+        return None
 
 
 def recover(
@@ -273,7 +294,7 @@ def salvage_journal(session: Recovering) -> State:
     if isinstance(mend, NeedsHuman):
         raise mend
     snapshot = mend.snapshot if mend is not None else snapshot
-    refusal = dx.tampering_refusal(snapshot.consistency)
+    refusal = tampering_refusal(snapshot.consistency)
     if refusal is not None:
         raise refusal
     repaired = _repair_jsonl(session, {a.kind: a for a in dx.mend_actions(snapshot, mend)})

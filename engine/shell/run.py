@@ -13,20 +13,22 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from types import TracebackType
 from typing import Any
 
 import attrs
 
 from schemalog.engine.base.errors import BackupVerificationFailed, Interrupted, SchemalogError
-from schemalog.engine.core.retention import plan_retention
+from schemalog.engine.core.retention import Preservation, plan_budget
 from schemalog.engine.shell import signals
 from schemalog.engine.shell.backup import take_backup, take_backup_deferred
 from schemalog.engine.shell.backup_file import remove_backup
+from schemalog.engine.shell.preserve import finished_preservations, remove_tree
 from schemalog.engine.shell.session import Session
 from schemalog.journal import failpoints
+from schemalog.journal.checkpoint import checkpoint_if_due
+from schemalog.journal.durable import fsync_dir
 from schemalog.journal.events import Draft, Kind
 from schemalog.journal.replay import BackupRecord
 
@@ -44,6 +46,8 @@ class Run:
         self.failed_backup: BackupRecord | None = None
         self._checking: tuple[BackupRecord, Callable[[], None]] | None = None
         self.open = False
+        import socket  # only writing commands need it (start-up time of the others)
+
         who = {"pid": os.getpid(), "host": socket.gethostname(), "command": session.command}
         session.journal.append_many(
             [
@@ -97,6 +101,7 @@ class Run:
             ]
         )
         self.open = False
+        checkpoint_if_due(journal, self.run_id)
         journal.sync()
 
     # -- backups (the executor's hooks) ------------------------------------------------
@@ -178,18 +183,39 @@ class Run:
             f"step {outcome}", version=version, name=name, direction=direction
         )
 
-    def prune(self, known: Sequence[BackupRecord]) -> list[BackupRecord]:
-        """Remove backups beyond the retention budget (journaled); returns the removed ones.
+    def prune(
+        self, known: Sequence[BackupRecord], *, protected: Collection[str] = ()
+    ) -> list[BackupRecord]:
+        """Remove backups and `pre-restore-*` preservations beyond the retention budget
+        (journaled, each before it is deleted); returns the removed backups.
 
         `known` are the backups the journal knew before this run; the run's own are added.
-        The newest verified backup is never removed.
+        The rule is `engine.core.retention`'s: the newest verified backup, the newest
+        preservation and the backup ids or preservation names in `protected` are never
+        removed.
         """
         settings, paths = self.session.settings, self.session.paths
-        doomed = plan_retention(
+        preserved = finished_preservations(paths.backup_dir)
+        found = {path.name: path for path, _, _ in preserved}
+        plan = plan_budget(
             [*known, *self.backups],
+            [Preservation(path.name, when, size) for path, when, size in preserved],
             keep=settings.retention_count,
             max_bytes=settings.retention_bytes,
+            protected=protected,
         )
+        for kept in plan.preservations:
+            self.record(
+                Kind.BACKUP_REMOVED,
+                None,
+                id=kept.name,
+                preservation=True,
+                reason="retention",
+                size=kept.size,
+            )
+            remove_tree(found[kept.name])
+            fsync_dir(paths.backup_dir)
+        doomed = list(plan.backups)
         for record in doomed:
             self.record(
                 Kind.BACKUP_REMOVED,

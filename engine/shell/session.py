@@ -211,7 +211,7 @@ class Session:
         key = read_journal_key(self.settings.journal_key_file)
         self._conn = self._open_connection()
         jsonl = JsonlStore(self.paths.jsonl, durability=self.settings.durability)
-        self._journal = Journal(self._conn, jsonl, key=key)
+        self._journal = Journal(self._conn, jsonl, key=key, memo=self.ctx.memo)
 
     def _waiting(self, holder: Holder | None, waited: float) -> None:
         signals.check()
@@ -285,7 +285,7 @@ class Session:
         old = self.journal
         self.conn.close()
         self._conn = self._open_connection()
-        self._journal = Journal(self._conn, old.jsonl, key=old.key)
+        self._journal = Journal(self._conn, old.jsonl, key=old.key, memo=old.memo)
         self._journal.carry_over(old)
 
     def close(self) -> None:

@@ -71,6 +71,7 @@ class StepRunner:
         data: dict[str, Any] = {
             "direction": step.direction,
             "name": mig.name,
+            "file": mig.filename,
             "checksum": mig.checksum,
             "statements": count,
             "duration_ms": int((time.perf_counter() - started) * 1000),
@@ -335,6 +336,7 @@ def start_data(step: Step) -> dict[str, Any]:
     return {
         "direction": step.direction,
         "name": step.migration.name,
+        "file": step.migration.filename,
         "checksum": step.migration.checksum,
         "transactional": step.transactional,
         "foreign_keys": step.foreign_keys,

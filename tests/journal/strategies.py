@@ -155,6 +155,8 @@ _payloads: dict[Kind, st.SearchStrategy[tuple[int | None, dict]]] = {
     Kind.JOURNAL_REPAIRED: st.tuples(st.none(), st.just({})),
     Kind.CHECKSUM_ACCEPTED: st.tuples(_small, st.fixed_dictionaries({"new": _word})),
     Kind.JOURNAL_KEYED: st.tuples(st.none(), st.fixed_dictionaries({"since_seq": _small})),
+    # In a replay from the first event a checkpoint changes nothing (tests/journal/test_checkpoint.py).
+    Kind.CHECKPOINT: st.tuples(st.none(), st.just({})),
     # Fleet kinds live in the fleet journal; a database's replay ignores them.
     Kind.FLEET_STARTED: st.tuples(st.none(), st.just({})),
     Kind.DATABASE_STARTED: st.tuples(st.none(), st.fixed_dictionaries({"database": _word})),

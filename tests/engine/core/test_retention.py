@@ -7,7 +7,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from schemalog.engine.base.errors import UsageError
-from schemalog.engine.core.retention import newest_verified, plan_retention
+from schemalog.engine.core.retention import (
+    Preservation,
+    newest_verified,
+    plan_budget,
+    plan_retention,
+)
 from schemalog.journal.replay import BackupRecord
 
 
@@ -163,3 +168,79 @@ class TestNewestVerified:
     def test_none(self):
         """Without a verified backup there is none."""
         assert newest_verified([backup(1, verified=False)]) is None
+
+
+def preservation(n: int, *, size: int = 100) -> Preservation:
+    """The n-th pre-restore directory (a larger n is newer), on the same clock as `backup`."""
+    stamp = f"2026-01-01T{n // 3600:02d}:{n // 60 % 60:02d}:{n % 60:02d}.500000Z"
+    return Preservation(name=f"pre-restore-{n:04d}", created_at=stamp, size=size)
+
+
+@st.composite
+def mixed_sets(draw) -> tuple[list[BackupRecord], list[Preservation]]:
+    """Backups and preservations interleaved in time, random sizes."""
+    specs = draw(
+        st.lists(
+            st.tuples(st.booleans(), st.integers(0, 1000), st.booleans()), min_size=0, max_size=14
+        )
+    )
+    backups, kept = [], []
+    for i, (is_backup, size, ok) in enumerate(specs):
+        if is_backup:
+            backups.append(backup(i, size=size, verified=ok))
+        else:
+            kept.append(preservation(i, size=size))
+    return backups, kept
+
+
+class TestPlanBudget:
+    def test_preservations_count_against_the_size_budget(self):
+        """An old preservation is deleted when the budget cannot hold it with the backups."""
+        plan = plan_budget(
+            [backup(2), backup(4)], [preservation(1), preservation(3)], keep=None, max_bytes=300
+        )
+        assert plan.preservations == (preservation(1),)
+        assert plan.backups == ()
+        assert plan.freed == 100
+
+    def test_the_newest_preservation_is_never_deleted(self):
+        """What the newest restore replaced stays, even over budget and with keep=0."""
+        plan = plan_budget([backup(1)], [preservation(2, size=10**6)], keep=0, max_bytes=1)
+        assert plan.preservations == ()
+        assert plan.backups == ()  # the newest verified backup stays too
+
+    def test_protected_preservations_stay(self):
+        """A preservation a pending restore needs is not deleted."""
+        plan = plan_budget(
+            [],
+            [preservation(1), preservation(2)],
+            keep=1,
+            max_bytes=None,
+            protected={"pre-restore-0001"},
+        )
+        assert plan.preservations == ()
+
+    def test_the_count_limits_each_kind(self):
+        """keep=1 keeps one backup and one preservation."""
+        plan = plan_budget(
+            [backup(1), backup(3)], [preservation(2), preservation(4)], keep=1, max_bytes=None
+        )
+        assert (plan.backups, plan.preservations) == ((backup(1),), (preservation(2),))
+
+    @given(mixed_sets(), limits, byte_limits)
+    def test_within_budget_unless_only_the_guarded_remain(self, sets, keep, max_bytes):
+        """What is kept fits the budget, or is only what may never be deleted."""
+        backups, kept = sets
+        plan = plan_budget(backups, kept, keep=keep, max_bytes=max_bytes)
+        left_b = [b for b in backups if b not in plan.backups]
+        left_p = [p for p in kept if p not in plan.preservations]
+        guarded = {newest_verified(backups)} | (
+            {max(kept, key=lambda p: p.created_at)} if kept else set()
+        )
+        assert guarded - {None} <= set(left_b) | set(left_p)
+        total = sum(i.size for i in [*left_b, *left_p])
+        if max_bytes is not None and total > max_bytes:
+            assert set(left_b) | set(left_p) <= guarded
+        if keep is not None:
+            assert len([b for b in left_b if b not in guarded]) <= max(0, keep)
+            assert len(left_p) <= max(keep, 1)

@@ -266,12 +266,21 @@ class TestLoadRegistry:
         assert not marker.exists()
 
     def test_bad_file_content(self, tmp_path: Path) -> None:
-        """A file that cannot be loaded raises MigrationFileError naming it."""
+        """A file whose code is invalid raises MigrationFileError naming it when it is loaded."""
         write(tmp_path, "001_a.py")
         (tmp_path / "002_b.py").write_text("down = 'SELECT 1'\n")
+        registry = load_registry(tmp_path)
+        assert registry.migration(1).up == "SELECT 1;"
         with pytest.raises(MigrationFileError) as info:
-            load_registry(tmp_path)
+            registry.migration(2)
         assert info.value.path == str(tmp_path / "002_b.py")
+
+    def test_bad_bytes_are_refused_when_listed(self, tmp_path: Path) -> None:
+        """A file that is not UTF-8 is refused by load_registry itself (its checksum needs it)."""
+        write(tmp_path, "001_a.sql")
+        (tmp_path / "002_b.sql").write_bytes(b"-- migrate:up\nSELECT '\xff';\n")
+        with pytest.raises(MigrationFileError, match=r"002_b\.sql: not valid UTF-8"):
+            load_registry(tmp_path)
 
     @given(st.sets(st.integers(min_value=1, max_value=12), max_size=8))
     def test_gap_found_exactly_when_versions_are_not_contiguous(self, versions: set[int]) -> None:
