@@ -18,8 +18,13 @@ lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+# coverage itself (no pytest-cov) starts the measurement: it must be running before pytest imports
+# the schemalog plugin, and it follows the CLI processes the tests start (pyproject.toml).
 test: lint
-	$(PY) -m pytest --cov --cov-branch --cov-report=term --cov-fail-under=95
+	$(VENV)/bin/coverage erase
+	$(VENV)/bin/coverage run -m pytest
+	$(VENV)/bin/coverage combine -q
+	$(VENV)/bin/coverage report --fail-under=95
 
 # Every live scenario (schemalog beside a real application process), both journal modes;
 # `make test` runs a bounded subset. LIVE_ARGS e.g. "-k restore" or "-x".

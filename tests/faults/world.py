@@ -129,8 +129,12 @@ def python_argv(args: Sequence[str]) -> list[str]:
 
 
 def clean_env() -> dict[str, str]:
-    """This environment without any SCHEMALOG_* variable."""
-    return {k: v for k, v in os.environ.items() if not k.startswith("SCHEMALOG_")}
+    """This environment without any SCHEMALOG_* variable, and without coverage's: a measured
+    process writes its data file at exit, and an injected fault must meet schemalog's own
+    system calls, not coverage's."""
+    return {
+        k: v for k, v in os.environ.items() if not k.startswith(("SCHEMALOG_", "COVERAGE_PROCESS_"))
+    }
 
 
 def run_cli(
