@@ -16,6 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
+import attrs
+
 from tests.faults import inject, powerloss
 from tests.faults.results import Record, save
 from tests.faults.verdict import judge
@@ -273,7 +275,22 @@ def run_power_case(
             reproduce=f"python -m tests.faults power {op_name} {point} {choice} {model} {seed}",
             verdict=verdict,
         )
+        if record.failed:
+            record = _keep_state(recording, state, root, record)
         save(record)
         return record
     finally:
         _discard(root)
+
+
+def _keep_state(
+    recording: powerloss.Recording, state: powerloss.State, root: Path, record: Record
+) -> Record:
+    """Keep a failing case's crash state (materialised again: the judged one was changed by
+    the commands) and the run's operations beside it. A recording is made once per session
+    and can differ between sessions (timing), so the case's name alone may not reproduce it."""
+    kept = root.with_name(root.name + ".state")
+    powerloss.materialise(recording, state, kept)
+    ops = "\n".join(f"{i}: {label}" for i, label in enumerate(recording.labels))
+    (kept.parent / (kept.name + ".ops.txt")).write_text(ops + "\n", encoding="utf-8")
+    return attrs.evolve(record, detail=(*record.detail, f"crash state kept in {kept}"))
