@@ -68,6 +68,14 @@ def open_database(
     `timeout` is the busy timeout in seconds; `immutable` (read-only files nobody writes:
     backups, copies) skips SQLite's locking; `functions` registers the application's SQL
     functions and collations.
+
+    A writable connection commits with `synchronous = EXTRA`: in rollback-journal mode the
+    directory is synced after the journal is deleted, so the commit is durable before SQLite
+    truncates a database that shrank (a restore of a smaller backup, VACUUM). Under FULL a
+    power cut could keep the truncation but lose the deletion: the journal comes back hot and
+    its rollback restores the old size with the truncated pages gone, a malformed database
+    (found by the power-loss campaign, docs/faults.md). The cost is one directory sync per
+    commit; in WAL mode EXTRA is FULL.
     """
     conn = sqlite3.connect(
         sqlite_uri(path, mode=mode, immutable=immutable),
@@ -76,12 +84,14 @@ def open_database(
         isolation_level=None,
         check_same_thread=check_same_thread,
     )
-    if functions is not None:
-        try:
+    try:
+        if mode != "ro" and not immutable:
+            conn.execute("PRAGMA synchronous = EXTRA")
+        if functions is not None:
             functions(conn)
-        except BaseException:
-            conn.close()
-            raise
+    except BaseException:
+        conn.close()
+        raise
     return conn
 
 
