@@ -216,14 +216,8 @@ def _check_upgrade(directory: Path, _config: pytest.Config) -> None:
 
 
 def _check_schema(directory: Path, config: pytest.Config) -> None:
-    from schemalog import testing
+    from schemalog.testing import assert_schema_matches
 
-    assert_schema_matches = getattr(testing, "assert_schema_matches", None)
-    if assert_schema_matches is None:
-        pytest.skip(
-            "schemalog.testing.assert_schema_matches is missing from this schemalog version; "
-            "schema_matches_file needs it"
-        )
     assert_schema_matches(directory, _ini_path(config, SCHEMA_INI))
 
 

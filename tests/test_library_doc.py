@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from schemalog import Migrator
 from tests.conftest import run_python
 
 REPO = Path(__file__).resolve().parents[1]
@@ -65,18 +64,6 @@ def workdir(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def traversable_loading(tmp_path: Path) -> bool:
-    """Whether `migrations` may be a Traversable inside a zip (issue 13) in this build."""
-    archive = tmp_path / "probe.zip"
-    with zipfile.ZipFile(archive, "w") as z:
-        z.writestr("m/001_t.sql", "-- T.\n-- migrate:up\nCREATE TABLE t (x);\n")
-    try:
-        Migrator(database=tmp_path / "probe.db", migrations=zipfile.Path(archive, "m/")).upgrade()
-    except Exception:
-        return False
-    return True
-
-
 def test_the_guide_has_examples_of_each_kind():
     """The guide has run examples: several scripts, the packaged one and a pytest file."""
     markers = [marker for _, marker, _ in BLOCKS]
@@ -102,10 +89,6 @@ def test_example_runs(tmp_path: Path, marker: str, code: str):
     if marker != "test packaged":
         return
     # The same example with `myapp` imported from a zip (nothing of it on disk).
-    if not traversable_loading(tmp_path):
-        pytest.skip(
-            "loading migrations from a Traversable in a zip (issue 13) is not in this build"
-        )
     zipped = workdir(tmp_path / "zipped")
     with zipfile.ZipFile(zipped / "app.zip", "w") as z:
         for path in sorted((zipped / "myapp").rglob("*")):

@@ -5,7 +5,10 @@ fails naming its file; a suite that has not opted in gets nothing."""
 from __future__ import annotations
 
 import importlib.metadata
+import subprocess
+import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -67,6 +70,17 @@ def outcomes(result: pytest.RunResult) -> dict[str, str]:
     return found
 
 
+def schema_file_of_the_migrations(project: pytest.Pytester) -> Path:
+    """db/schema.sql as a user writes it: `up` on a scratch database, `schema --output`."""
+    scratch = project.path / "scratch.db"
+    base = [sys.executable, "-m", "schemalog", "--database", str(scratch)]
+    base += ["--migrations", str(project.path / "db/migrations")]
+    target = project.path / "db/schema.sql"
+    for args in (["up"], ["schema", "--output", str(target)]):
+        subprocess.run([*base, *args], check=True, capture_output=True, timeout=120)
+    return target
+
+
 class TestOptedIn:
     def test_a_good_set_passes_with_one_item_per_file(self, project: pytest.Pytester):
         """The ready-made tests run beside the suite's own, one roundtrip item per file."""
@@ -112,18 +126,22 @@ class TestOptedIn:
         result.assert_outcomes(failed=1, deselected=5)
         result.stdout.fnmatch_lines(["*file_set:*gap*"])
 
-    def test_schema_file_item(self, project: pytest.Pytester):
-        """With schemalog_schema_file, the schema item is added: it runs when
-        schemalog.testing.assert_schema_matches exists, and is skipped saying so when not."""
+    def test_schema_file_item_passes_on_the_right_file(self, project: pytest.Pytester):
+        """With schemalog_schema_file, schema_matches_file compares the schema after the last
+        migration with the file: the file `schema --output` would write passes."""
+        schema_file_of_the_migrations(project)
         project.makeini(INI + "schemalog_schema_file = db/schema.sql\n")
-        result = project.runpytest("-v", "-rs", "-p", "no:cacheprovider", "-k", "schema_matches")
-        from schemalog import testing
+        result = project.runpytest("-v", "-p", "no:cacheprovider", "-k", "schema_matches")
+        assert outcomes(result) == {"db/migrations::schema_matches_file": "PASSED"}
 
-        if hasattr(testing, "assert_schema_matches"):
-            assert "db/migrations::schema_matches_file" in outcomes(result)
-        else:
-            result.assert_outcomes(skipped=1, deselected=6)
-            result.stdout.fnmatch_lines(["*assert_schema_matches is missing*"])
+    def test_schema_file_item_fails_naming_the_difference(self, project: pytest.Pytester):
+        schema_file_of_the_migrations(project)
+        schema = project.path / "db/schema.sql"
+        schema.write_text(schema.read_text().replace("items", "things"))
+        project.makeini(INI + "schemalog_schema_file = db/schema.sql\n")
+        result = project.runpytest("-v", "-p", "no:cacheprovider", "-k", "schema_matches")
+        assert outcomes(result) == {"db/migrations::schema_matches_file": "FAILED"}
+        result.stdout.fnmatch_lines(["*differs from*db/schema.sql*"])
 
     def test_fixture_gives_a_scratch_migrator(self, project: pytest.Pytester):
         """schemalog_migrator is a Migrator on a scratch database with the suite's files."""

@@ -8,6 +8,7 @@ functions registered when a `functions` callable is given.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path, PurePath, PureWindowsPath
@@ -74,7 +75,7 @@ def open_database(
     truncates a database that shrank (a restore of a smaller backup, VACUUM). Under FULL a
     power cut could keep the truncation but lose the deletion: the journal comes back hot and
     its rollback restores the old size with the truncated pages gone, a malformed database
-    (found by the power-loss campaign, docs/faults.md). The cost is one directory sync per
+    (found by the power-loss campaign, `schemalog help faults`). The cost is one directory sync per
     commit; in WAL mode EXTRA is FULL.
     """
     conn = sqlite3.connect(
@@ -86,7 +87,10 @@ def open_database(
     )
     try:
         if mode != "ro" and not immutable:
-            conn.execute("PRAGMA synchronous = EXTRA")
+            # The pragma reads the header: a file that is not (yet) a sound database refuses
+            # it, and the caller finds out what it is by using the connection.
+            with contextlib.suppress(sqlite3.DatabaseError):
+                conn.execute("PRAGMA synchronous = EXTRA")
         if functions is not None:
             functions(conn)
     except BaseException:
