@@ -66,7 +66,7 @@ def test_the_journal_deletion_is_durable_before_the_truncation(tmp_path: Path):
     argv = [STRACE, "-f", "-qq", "-y", "-o", str(trace)]
     argv += ["-e", "trace=unlink,unlinkat,fsync,fdatasync,ftruncate"]
     subprocess.run([*argv, sys.executable, "-c", SHRINK, str(db)], check=True, timeout=60)
-    calls = [line.split(" ", 1)[1] for line in trace.read_text().splitlines() if " " in line]
+    calls = [line.split(None, 1)[1] for line in trace.read_text().splitlines() if " " in line]
     unlinks = [i for i, c in enumerate(calls) if "app.db-journal" in c and "unlink" in c]
     truncates = [i for i, c in enumerate(calls) if c.startswith("ftruncate(") and "app.db>" in c]
     assert unlinks and truncates, calls
