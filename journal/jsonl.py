@@ -70,20 +70,7 @@ class JsonlStore:
         event (an edited line: no power loss writes one), and JournalUnavailable if the file
         cannot be read.
         """
-        refuse_symlink(self.path)
-        try:
-            raw = self.path.read_bytes()
-        except FileNotFoundError:
-            return ReadResult(events=(), torn=None, exists=False)
-        except OSError as exc:
-            msg = f"cannot read the JSONL journal {self.path}: {os_reason(exc)}"
-            raise JournalUnavailable(
-                msg, path=str(self.path), hint="check its permissions"
-            ) from exc
-        end = raw.rfind(b"\n") + 1
-        torn = TornTail(offset=end, data=raw[end:]) if end < len(raw) else None
-        events, damaged = _parse_lines(raw[:end], self.path)
-        return ReadResult(events=tuple(events), torn=torn, exists=True, damaged=tuple(damaged))
+        return self.read_from(0)
 
     def read_intact(self) -> ReadResult:
         """`read()` for a reader that has nothing to mend damage from (the fleet journal).

@@ -5,14 +5,13 @@ fails naming its file; a suite that has not opted in gets nothing."""
 from __future__ import annotations
 
 import importlib.metadata
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 
 from schemalog import pytest_plugin
+from tests.conftest import run_python
 
 pytest_plugins = ["pytester"]
 
@@ -72,13 +71,11 @@ def outcomes(result: pytest.RunResult) -> dict[str, str]:
 
 def schema_file_of_the_migrations(project: pytest.Pytester) -> Path:
     """db/schema.sql as a user writes it: `up` on a scratch database, `schema --output`."""
-    scratch = project.path / "scratch.db"
-    base = [sys.executable, "-m", "schemalog", "--database", str(scratch)]
-    base += ["--migrations", str(project.path / "db/migrations")]
-    target = project.path / "db/schema.sql"
-    for args in (["up"], ["schema", "--output", str(target)]):
-        subprocess.run([*base, *args], check=True, capture_output=True, timeout=120)
-    return target
+    base = ["-m", "schemalog", "--database", "scratch.db", "--migrations", "db/migrations"]
+    for args in (["up"], ["schema", "--output", "db/schema.sql"]):
+        done = run_python(project.path, *base, *args)
+        assert done.returncode == 0, done.stdout + done.stderr
+    return project.path / "db/schema.sql"
 
 
 class TestOptedIn:

@@ -170,15 +170,7 @@ def _status_of_database(
             user_version=facts.user_version,
             head=head,
             pending=pending,
-            applied=[
-                {
-                    "version": a.version,
-                    "name": a.name,
-                    "checksum": a.checksum,
-                    "applied_at": a.applied_at,
-                }
-                for a in state.applied
-            ],
+            applied=_applied_documents(state),
             lock=lock_document(lock),
             needs_recovery=needs,
             recovery_actions=actions if needs else [],
@@ -214,15 +206,7 @@ def _status_while_running(
         user_version=_header_user_version(paths.database, state.version),
         head=head,
         pending=list(range(state.version + 1, head + 1)),
-        applied=[
-            {
-                "version": a.version,
-                "name": a.name,
-                "checksum": a.checksum,
-                "applied_at": a.applied_at,
-            }
-            for a in state.applied
-        ],
+        applied=_applied_documents(state),
         lock=lock_document(lock),
         needs_recovery=False,
         recovery_actions=[],
@@ -234,6 +218,13 @@ def _status_while_running(
         running=_running(lock),
         read_from="jsonl",
     )
+
+
+def _applied_documents(state: State) -> list[dict[str, Any]]:
+    return [
+        {"version": a.version, "name": a.name, "checksum": a.checksum, "applied_at": a.applied_at}
+        for a in state.applied
+    ]
 
 
 def _wait(lock: LockStatus) -> float:
