@@ -112,9 +112,8 @@ class TestTransactionLostAtCommit:
 class TestApplicationHoldsTheWriteLock:
     def test_busy_database_fails_fast_with_nothing_applied(self, tmp_path: Path, migrations: Path):
         m = make_migrator(tmp_path, migrations, lock_timeout=0.3)
-        m.status()  # creates nothing; the database is made by the first run below
         db = tmp_path / DB_NAME
-        sqlite3.connect(db).close()
+        # The application opens (and so creates) the database and holds its write lock.
         with closing(sqlite3.connect(db, isolation_level=None)) as app:
             app.execute("BEGIN IMMEDIATE")
             with pytest.raises(DatabaseBusy) as caught:
