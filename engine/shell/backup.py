@@ -16,7 +16,6 @@ import os
 import sqlite3
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from datetime import datetime
 from pathlib import Path
@@ -33,7 +32,6 @@ from schemalog.engine.shell.backup_file import (
     SUFFIXES,
     backup_id,
     check_connection,
-    check_file,
     hash_file,
     open_for_check,
 )
@@ -200,106 +198,162 @@ def _take(
     in a background thread; returns (record, wait) where `wait()` raises
     BackupVerificationFailed (after deleting the file) if the copy fails its check.
     """
-    when = utc_now()
-    source = open_database(job.database, mode="rw", timeout=_BUSY_TIMEOUT_S)
+    deferring = defer and job.compression == "none" and job.integrity != "off"
+    deferring = deferring and _RENAME_WHILE_OPEN
+    copy = _Copy(utc_now())
     try:
-        # The read transaction pins one snapshot for the whole copy: the backup never restarts
-        # because of a concurrent commit, and `version` is the copy's version.
-        source.execute("BEGIN")
-        version = source.execute("PRAGMA user_version").fetchone()[0]
-        name = backup_id(job.backup_dir, version, when)
-        plain_tmp = job.backup_dir / f"{name}.sqlite.tmp"
-        _create_tmp(plain_tmp, job.backup_dir, written)
-        hashed = None
-        if job.compression == "none" and _stable_single_file(source, job.database):
-            hashed = raw_copy(job.database, plain_tmp, progress, pages_per_step)
-        else:
-            copy_database(source, plain_tmp, pages_per_step, progress)
-        source.execute("ROLLBACK")
-    finally:
-        source.close()
-    final = job.backup_dir / f"{name}{SUFFIXES[job.compression]}"
-    gz_tmp = job.backup_dir / f"{name}.sqlite.gz.tmp"
-    if defer and job.compression == "none" and job.integrity != "off" and _RENAME_WHILE_OPEN:
-        return _publish_unchecked(job, plain_tmp, final, hashed, written, name, version, when)
-    # The integrity check reads the copy in a second thread while this one flushes it to
-    # disk and hashes (or compresses) it: SQLite, fsync, hashlib and zlib release the GIL.
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="schemalog-backup-check") as pool:
-        checked = None
-        if job.integrity != "off":
-            checked = pool.submit(
-                check_file, plain_tmp, job.integrity, f"the new {job.label}", job.functions
-            )
-        fsync_file(plain_tmp)
+        source = open_database(job.database, mode="rw", timeout=_BUSY_TIMEOUT_S)
+        try:
+            # The read transaction pins one snapshot for the whole copy and its hash: the
+            # backup never restarts because of a concurrent commit, and `version` is the
+            # copy's version.
+            source.execute("BEGIN")
+            copy.version = source.execute("PRAGMA user_version").fetchone()[0]
+            copy.name = backup_id(job.backup_dir, copy.version, copy.when)
+            copy.tmp = job.backup_dir / f"{copy.name}.sqlite.tmp"
+            copy.final = job.backup_dir / f"{copy.name}{SUFFIXES[job.compression]}"
+            _create_tmp(copy.tmp, job.backup_dir, written)
+            if job.compression == "none" and _stable_single_file(source, job.database):
+                with raw_copy(job.database, copy.tmp, progress, pages_per_step) as (size, digest):
+                    # The copy is complete: its check and its flush overlap the rest of the hash.
+                    copy.check = _Check.start(job, copy.tmp, copy.final if deferring else copy.tmp)
+                    fsync_file(copy.tmp)
+                    copy.hashed = size, digest()
+            else:
+                copy_database(source, copy.tmp, pages_per_step, progress)
+            source.execute("ROLLBACK")
+        finally:
+            source.close()
+        if deferring:
+            return _publish_unchecked(job, copy, written)
+        return _publish_checked(job, copy, written)
+    except BaseException:
+        if copy.check is not None:
+            copy.check.join()  # its connection is closed before the files are removed
+        raise
+
+
+class _Copy:
+    """The copy `_take` is making: its names, its version, its hash and its check."""
+
+    def __init__(self, when: datetime) -> None:
+        self.when = when
+        self.version = 0
+        self.name = ""
+        self.tmp = self.final = Path()
+        self.hashed: tuple[int, str] | None = None  # (size, sha256) once known
+        self.check: _Check | None = None
+
+    def record(self, job: _Job, verified: bool) -> BackupRecord:
+        """The journal's record of the published copy."""
+        assert self.hashed is not None
+        size, sha256 = self.hashed
+        return job.record(self.name, self.final, self.version, self.when, size, sha256, verified)
+
+
+def _publish_checked(job: _Job, copy: _Copy, written: list[Path]) -> BackupRecord:
+    """Check, flush, hash (or compress) the copy, then publish it under its final name."""
+    gz_tmp = job.backup_dir / f"{copy.name}.sqlite.gz.tmp"
+    if copy.hashed is None:
+        # The integrity check reads the copy in a second thread while this one flushes it to
+        # disk and hashes (or compresses) it: SQLite, fsync, hashlib and zlib release the GIL.
+        copy.check = _Check.start(job, copy.tmp, copy.tmp)
+        fsync_file(copy.tmp)
         if job.compression == "gzip":
-            size, sha256 = gzip_verified(plain_tmp, gz_tmp, written, job.label)
-        elif hashed is not None:
-            size, sha256 = hashed
+            copy.hashed = gzip_verified(copy.tmp, gz_tmp, written, job.label)
         else:
-            size, sha256 = hash_file(plain_tmp)
-        if checked is not None:
-            checked.result()  # raises BackupVerificationFailed
+            copy.hashed = hash_file(copy.tmp)
+    if copy.check is not None:
+        copy.check.wait()  # raises BackupVerificationFailed
     if job.compression == "gzip":
-        os.replace(gz_tmp, final)
-        written.append(final)
-        plain_tmp.unlink()
+        os.replace(gz_tmp, copy.final)
+        written.append(copy.final)
+        copy.tmp.unlink()
     else:
-        os.replace(plain_tmp, final)
-        written.append(final)
+        os.replace(copy.tmp, copy.final)
+        written.append(copy.final)
     fsync_dir(job.backup_dir)
-    return job.record(name, final, version, when, size, sha256, job.integrity != "off")
+    return copy.record(job, job.integrity != "off")
 
 
 def _publish_unchecked(
-    job: _Job,
-    plain_tmp: Path,
-    final: Path,
-    hashed: tuple[int, str] | None,
-    written: list[Path],
-    name: str,
-    version: int,
-    when: datetime,
+    job: _Job, copy: _Copy, written: list[Path]
 ) -> tuple[BackupRecord, Callable[[], None]]:
-    """Flush and publish the copy now; check it in a background thread (see `_take`).
+    """Flush and publish the copy now; its check goes on in the background (see `_take`).
 
     The check starts before the fsync, on a connection opened under the temporary name
     (an open file survives the rename), so it overlaps the flush as well as the run.
     """
-    outcome: dict[str, BaseException | None] = {}
-    try:
-        conn: sqlite3.Connection | None = open_for_check(plain_tmp, job.functions)
-    except sqlite3.DatabaseError as e:
-        conn = None
-        outcome["error"] = BackupVerificationFailed(
-            f"the new {job.label} is not a readable SQLite database ({e})", path=str(plain_tmp)
-        )
-
-    def check() -> None:
-        if conn is None:
-            return
-        try:
-            check_connection(conn, final, job.integrity, f"the new {job.label}")
-            outcome["error"] = None
-        except BaseException as e:  # handed to wait()
-            outcome["error"] = e
-
-    worker = threading.Thread(target=check, name="schemalog-backup-check", daemon=True)
-    worker.start()
-    fsync_file(plain_tmp)
-    size, sha256 = hashed if hashed is not None else hash_file(plain_tmp)
-    os.replace(plain_tmp, final)
-    written.append(final)
+    if copy.hashed is None:
+        copy.check = _Check.start(job, copy.tmp, copy.final)
+        fsync_file(copy.tmp)
+        copy.hashed = hash_file(copy.tmp)
+    os.replace(copy.tmp, copy.final)
+    written.append(copy.final)
     fsync_dir(job.backup_dir)
+    started, final = copy.check, copy.final
 
     def wait() -> None:
-        worker.join()
-        error = outcome.get("error")
-        if error is not None:
+        if started is None:
+            return
+        try:
+            started.wait()
+        except BaseException:
             with suppress(FileNotFoundError):
                 final.unlink()
-            raise error
+            raise
 
-    return job.record(name, final, version, when, size, sha256, False), wait
+    return copy.record(job, False), wait
+
+
+class _Check:
+    """The integrity check of a new copy, in a thread of its own.
+
+    Its connection is opened by the caller, under the copy's temporary name (the open file
+    survives the rename). It reads through a memory map: the copy was just written, so its
+    pages are in memory, and a mapped read costs about half of SQLite's page-by-page reads
+    (an I/O error reading a mapped page would end the process like kill -9, after which the
+    next command reconciles; backups being restored are checked with plain reads).
+    """
+
+    def __init__(self, thread: threading.Thread | None, outcome: list[BaseException]) -> None:
+        self._thread = thread
+        self._outcome = outcome
+
+    @classmethod
+    def start(cls, job: _Job, tmp: Path, named: Path) -> _Check | None:
+        """Start checking the copy `tmp` (errors name `named`); None with integrity "off"."""
+        if job.integrity == "off":
+            return None
+        label = f"the new {job.label}"
+        outcome: list[BaseException] = []
+        try:
+            conn = open_for_check(tmp, job.functions, mapped=True)
+        except sqlite3.DatabaseError as e:
+            msg = f"{label} is not a readable SQLite database ({e})"
+            outcome.append(BackupVerificationFailed(msg, path=str(named)))
+            return cls(None, outcome)
+
+        def check() -> None:
+            try:
+                check_connection(conn, named, job.integrity, label)
+            except BaseException as e:  # handed to wait()
+                outcome.append(e)
+
+        thread = threading.Thread(target=check, name="schemalog-backup-check", daemon=True)
+        thread.start()
+        return cls(thread, outcome)
+
+    def join(self) -> None:
+        """Wait for the check to end, whatever its outcome."""
+        if self._thread is not None:
+            self._thread.join()
+
+    def wait(self) -> None:
+        """Wait for the check; raise what it found (BackupVerificationFailed)."""
+        self.join()
+        if self._outcome:
+            raise self._outcome[0]
 
 
 def _stable_single_file(source: sqlite3.Connection, database: Path) -> bool:

@@ -12,10 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import shutil
 import sqlite3
-import tempfile
-import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -61,6 +58,8 @@ _PARTIAL = re.compile(
 )
 _CHUNK = 1 << 20
 _HEADER_MAGIC = b"SQLite format 3\x00"
+#: How much of a new copy its check maps (SQLite caps it at its own limit, 2 GiB by default).
+_MMAP_BYTES = 1 << 40
 
 
 def backup_id(backup_dir: Path, version: int, instant: datetime) -> str:
@@ -217,13 +216,20 @@ def check_file(
     return check_connection(conn, path, integrity, label)
 
 
-def open_for_check(path: Path, functions: Functions | None = None) -> sqlite3.Connection:
+def open_for_check(
+    path: Path, functions: Functions | None = None, *, mapped: bool = False
+) -> sqlite3.Connection:
     """A read-only connection to `path` whose file is open (it survives a rename), with the
-    application's SQL `functions` (which index expressions, checked by "full", may call)."""
+    application's SQL `functions` (which index expressions, checked by "full", may call).
+
+    `mapped` reads the file through a memory map (for a copy just written, whose pages are in
+    memory: an I/O error on a mapped page is a signal, not an error SQLite can report)."""
     conn = open_database(
         path, mode="ro", immutable=True, functions=functions, check_same_thread=False
     )
     try:
+        if mapped:
+            conn.execute(f"PRAGMA mmap_size = {_MMAP_BYTES}")
         conn.execute("PRAGMA schema_version").fetchone()
     except BaseException:
         conn.close()
@@ -272,7 +278,11 @@ def _plain_copy(record: BackupRecord, path: Path, label: str) -> Iterator[Path]:
     if record.compression == "none":
         yield path
         return
-    import gzip  # only for compressed backups (start-up time of the other commands)
+    # only for compressed backups (start-up time of the other commands)
+    import gzip
+    import shutil
+    import tempfile
+    import zlib
 
     fd, name = tempfile.mkstemp(prefix=f".{record.id}.", suffix=".verify.tmp", dir=path.parent)
     tmp = Path(name)
@@ -294,6 +304,7 @@ def _plain_copy(record: BackupRecord, path: Path, label: str) -> Iterator[Path]:
 def _header_version(path: Path, compression: str) -> int | None:
     """The `user_version` in the SQLite header of a backup file, or None if unreadable."""
     import gzip  # only for compressed backups
+    import zlib
 
     try:
         if compression == "gzip":

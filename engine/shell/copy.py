@@ -8,19 +8,20 @@ this process holds.
 
 A raw copy uses the first of these that works here: `os.copy_file_range` (Linux), `os.sendfile`
 (Linux; macOS refuses a file as its output), a buffered read/write loop (macOS, Windows, file
-systems that refuse both). Whichever it is, the SHA-256 is computed in the same pass.
+systems that refuse both). Whichever it is, the SHA-256 is computed in the same pass; with a
+kernel copy it may finish after the copy, while the caller already checks and flushes it.
 """
 
 from __future__ import annotations
 
 import errno
-import gzip
 import hashlib
 import os
 import sqlite3
-import zlib
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 from schemalog.engine.base.connection import open_database
@@ -62,19 +63,31 @@ def kernel_copiers() -> list[KernelCopy]:
     return found
 
 
+@contextmanager
 def raw_copy(
     database: Path,
     target_path: Path,
     progress: Callable[[int, int], None] | None,
     pages_per_step: int,
-) -> tuple[int, str]:
-    """Copy the database file byte for byte into `target_path`; returns (size, sha256).
+) -> Iterator[tuple[int, Callable[[], str]]]:
+    """Copy the database file byte for byte into `target_path`; yields (size, sha256) as soon
+    as the copy is complete, where `sha256()` waits for the hash of what was copied.
 
-    Only valid while a read transaction keeps writers out (see `_stable_single_file`). A
-    kernel copy runs while a second thread hashes the same bytes (hashlib releases the GIL),
-    so the copy costs about as much as `cp`; without one, each chunk read is written and
-    hashed in one loop. Raises OSError (EIO when the source shrinks during the copy).
+    Only valid while a read transaction keeps writers out (see `_stable_single_file`) until
+    the block ends: the hash may still be reading the source inside it. A kernel copy runs
+    while a second thread hashes the same bytes (hashlib releases the GIL), so the copy costs
+    about as much as `cp`, and the caller can check and flush the copy while the hash
+    finishes; without a kernel copy, each chunk read is written and hashed in one loop. On
+    leaving the block early, the hash is stopped and joined. Raises OSError (EIO when the
+    source shrinks during the copy).
     """
+    stop = threading.Event()
+    pools: list[ThreadPoolExecutor] = []  # made only for a kernel copy
+
+    def start_hash() -> Future[str]:
+        pools.append(ThreadPoolExecutor(1, thread_name_prefix="schemalog-backup-hash"))
+        return pools[0].submit(_hash_range, src, size, stop)
+
     with read_descriptor(database) as src:
         size = os.fstat(src).st_size
         pages = max(1, size // 4096)
@@ -84,30 +97,43 @@ def raw_copy(
             if progress is not None:
                 progress(min(pages, offset // 4096), pages)
 
-        out = os.open(target_path, os.O_WRONLY | _OPEN_FLAGS)
         try:
-            return size, _copy_hashed(src, out, size, step, report)
+            out = os.open(target_path, os.O_WRONLY | _OPEN_FLAGS)
+            try:
+                digest = _copy_hashed(src, out, size, step, report, start_hash)
+            finally:
+                os.close(out)
+            yield size, digest
         finally:
-            os.close(out)
+            stop.set()  # a no-op once the hash is done; else it ends at its next chunk
+            for pool in pools:
+                pool.shutdown(wait=True)
 
 
-def _copy_hashed(src: int, out: int, size: int, step: int, report: Callable[[int], None]) -> str:
-    """Copy `size` bytes of `src` into `out`; the SHA-256 hex of what was copied."""
+def _copy_hashed(
+    src: int,
+    out: int,
+    size: int,
+    step: int,
+    report: Callable[[int], None],
+    start_hash: Callable[[], Future[str]],
+) -> Callable[[], str]:
+    """Copy `size` bytes of `src` into `out`; returns what gives the SHA-256 hex of them."""
     # the kernel path hashes in a second thread, reading at offsets: that needs pread
     kernel = kernel_copiers() if hasattr(os, "pread") else []
     first = _kernel_copy(kernel, src, out, min(step, size), 0) if size else 0
     if first is None:  # no kernel copy works here: one buffered pass
-        return _buffered_copy(src, out, size, min(step, _RAW_CHUNK), report)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="schemalog-backup-hash") as pool:
-        hashed = pool.submit(_hash_range, src, size)
-        offset = first
+        digest = _buffered_copy(src, out, size, min(step, _RAW_CHUNK), report)
+        return lambda: digest
+    hashed = start_hash()
+    offset = first
+    report(offset)
+    while offset < size:
+        count = min(step, size - offset)
+        copied = _kernel_copy(kernel, src, out, count, offset)
+        offset += copied if copied is not None else _user_copy(src, out, count, offset)
         report(offset)
-        while offset < size:
-            count = min(step, size - offset)
-            copied = _kernel_copy(kernel, src, out, count, offset)
-            offset += copied if copied is not None else _user_copy(src, out, count, offset)
-            report(offset)
-        return hashed.result()
+    return hashed.result
 
 
 def _kernel_copy(
@@ -163,11 +189,12 @@ def _write_all_at(fd: int, data: bytes, offset: int) -> None:
         view, offset = view[written:], offset + written
 
 
-def _hash_range(fd: int, size: int) -> str:
-    """SHA-256 hex of the first `size` bytes of `fd` (read with pread: no shared offset)."""
+def _hash_range(fd: int, size: int, stop: threading.Event) -> str:
+    """SHA-256 hex of the first `size` bytes of `fd` (read with pread: no shared offset);
+    returns early (a digest nobody uses) once `stop` is set."""
     digest = hashlib.sha256()
     offset = 0
-    while offset < size:
+    while offset < size and not stop.is_set():
         chunk = read_at(fd, min(_RAW_CHUNK, size - offset), offset)
         if not chunk:
             break
@@ -210,6 +237,9 @@ def gzip_verified(plain: Path, gz_tmp: Path, written: list[Path], label: str) ->
     The round trip compares SHA-256 of the input with SHA-256 of the decompressed output.
     Returns the size and SHA-256 of `gz_tmp`; raises BackupVerificationFailed.
     """
+    import gzip  # only for compressed backups (start-up time of the other commands)
+    import zlib
+
     digest_in = hashlib.sha256()
     written.append(gz_tmp)
     with open_private_file(gz_tmp) as raw, plain.open("rb") as src:

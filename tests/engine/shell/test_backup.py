@@ -7,6 +7,7 @@ import gzip
 import hashlib
 import os
 import re
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -424,7 +425,7 @@ class TestCopyFailures:
                 elif mode == "undecodable":
                     os.pwrite(self._raw.fileno(), b"\xff" * 64, end // 2)
 
-        monkeypatch.setattr(copy_module.gzip, "GzipFile", Faulty)
+        monkeypatch.setattr(gzip, "GzipFile", Faulty)
         with pytest.raises(BackupVerificationFailed) as info:
             take_backup(db, bdir, compression="gzip")
         assert message in str(info.value)
@@ -655,7 +656,7 @@ class TestVerifyBackup:
         def full(src, dst, length=0):
             raise OSError(errno.ENOSPC, "No space left on device")
 
-        monkeypatch.setattr(backup_file_module.shutil, "copyfileobj", full)
+        monkeypatch.setattr(shutil, "copyfileobj", full)
         with pytest.raises(BackupVerificationFailed) as err:
             verify_backup(info, bdir / info.path)
         assert "disk full" in str(err.value)

@@ -48,7 +48,7 @@ class TestTakeBackupDeferred:
     def test_an_unreadable_copy_fails_at_wait(self, tmp_path: Path, monkeypatch):
         """A copy SQLite cannot even open is reported by wait(), and deleted."""
 
-        def unreadable(path, functions=None):
+        def unreadable(path, functions=None, **_kw):
             raise sqlite3.DatabaseError("file is not a database")
 
         db = make_db(tmp_path / "app.db")

@@ -304,9 +304,10 @@ def copy_of(source: Path, tmp_path: Path, pages_per_step: int = 7) -> tuple[Path
     target = tmp_path / "target.bin"
     target.write_bytes(b"")
     calls: list[tuple[int, int]] = []
-    size, sha = copy_module.raw_copy(
+    with copy_module.raw_copy(
         source, target, lambda d, t: calls.append((d, t)), pages_per_step
-    )
+    ) as (size, digest):
+        sha = digest()
     return target, size, sha, calls
 
 
