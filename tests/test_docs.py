@@ -23,7 +23,10 @@ README = REPO / "README.md"
 
 def walk(group: click.Group, path: tuple[str, ...] = ()):
     """Every (path, command) below `group`, groups included, depth first."""
-    for name, command in sorted(group.commands.items()):
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):  # the root loads its commands by name
+        command = group.get_command(ctx, name)
+        assert command is not None
         yield (*path, name), command
         if isinstance(command, click.Group):
             yield from walk(command, (*path, name))

@@ -9,13 +9,10 @@ the flag, variable or file it came from, before anything runs. Only the CLI and
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
 import re
-import tomllib
 from collections.abc import Mapping
-from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal, get_origin
 
@@ -127,6 +124,8 @@ def _structure_size(raw: object, _type: object) -> int | None:
     match = _SIZE.fullmatch(raw) if isinstance(raw, str) else None
     if match is None or match[2].lower() not in _SIZE_UNITS:
         raise ValueError(SIZE_FORM)
+    from decimal import Decimal  # only for sizes written as text
+
     number = Decimal(match[1]) * _SIZE_UNITS[match[2].lower()]
     if number != number.to_integral_value():
         raise ValueError(SIZE_FORM)
@@ -270,6 +269,8 @@ def _file_layer(path: Path, table: str, data: Mapping[str, object]) -> _Layer:
             values[name] = value
             keys[name] = key
     if unknown:
+        import difflib  # only to suggest a key
+
         parts = []
         for key in unknown:
             close = difflib.get_close_matches(key.replace("-", "_"), SETTING_NAMES, n=1)
@@ -286,6 +287,8 @@ def _file_layer(path: Path, table: str, data: Mapping[str, object]) -> _Layer:
 
 def _read_toml(path: Path) -> dict[str, Any]:
     """The parsed TOML document at `path`; raises ConfigError if unreadable or malformed."""
+    import tomllib  # only when there is a file to read (start-up time)
+
     try:
         text = path.read_bytes().decode("utf-8")
         return tomllib.loads(text)

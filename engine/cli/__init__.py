@@ -9,26 +9,79 @@ prints its result with `show()`. Errors become exit codes in `engine.cli.app`.
 from __future__ import annotations
 
 from pathlib import Path
+from types import ModuleType
 
 import click
 
 from schemalog.engine.base.errors import ConfigError
 from schemalog.engine.base.settings import LOG_FORMATS
 from schemalog.engine.cli.app import CONTEXT_SETTINGS, App, SchemalogGroup
-from schemalog.engine.cli.backups import backup
-from schemalog.engine.cli.fleet import fleet
-from schemalog.engine.cli.help import help_
-from schemalog.engine.cli.inspect import events, history, replay, status, verify
-from schemalog.engine.cli.locks import lock
-from schemalog.engine.cli.migrate import baseline, check, down, recover, up
-from schemalog.engine.cli.project import init, new
-from schemalog.engine.cli.schema import lint, repair, schema
 from schemalog.engine.shell import signals
 
 __all__ = ["cli", "main"]
 
+#: Every command: the module of this package that defines it, and its name there.
+COMMANDS = {
+    "init": ("project", "init"),
+    "new": ("project", "new"),
+    "status": ("inspect", "status"),
+    "history": ("inspect", "history"),
+    "replay": ("inspect", "replay"),
+    "events": ("inspect", "events"),
+    "verify": ("inspect", "verify"),
+    "up": ("migrate", "up"),
+    "down": ("migrate", "down"),
+    "check": ("migrate", "check"),
+    "recover": ("migrate", "recover"),
+    "baseline": ("migrate", "baseline"),
+    "schema": ("schema", "schema"),
+    "lint": ("schema", "lint"),
+    "repair": ("schema", "repair"),
+    "backup": ("backups", "backup"),
+    "lock": ("locks", "lock"),
+    "fleet": ("fleet", "fleet"),
+    "help": ("help", "help_"),
+}
 
-@click.group(cls=SchemalogGroup, context_settings=CONTEXT_SETTINGS)
+
+def _module(name: str) -> ModuleType:
+    """The command module `name`, imported when first needed: a command pays at start-up for
+    its own module only (help, which lists them all, imports every one)."""
+    if name == "project":
+        from schemalog.engine.cli import project as module
+    elif name == "inspect":
+        from schemalog.engine.cli import inspect as module
+    elif name == "migrate":
+        from schemalog.engine.cli import migrate as module
+    elif name == "schema":
+        from schemalog.engine.cli import schema as module
+    elif name == "backups":
+        from schemalog.engine.cli import backups as module
+    elif name == "locks":
+        from schemalog.engine.cli import locks as module
+    elif name == "fleet":
+        from schemalog.engine.cli import fleet as module
+    else:
+        from schemalog.engine.cli import help as module
+    return module
+
+
+class _Root(SchemalogGroup):
+    """The root group: its commands are loaded by name (`COMMANDS`)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        where = COMMANDS.get(cmd_name)
+        if where is None:
+            return None
+        command = getattr(_module(where[0]), where[1])
+        assert isinstance(command, click.Command)
+        return command
+
+
+@click.group(cls=_Root, context_settings=CONTEXT_SETTINGS)
 @click.option(
     "--database",
     metavar="PATH",
@@ -124,30 +177,6 @@ def cli(
         quiet=quiet,
     )
     ctx.call_on_close(ctx.obj.close_progress)
-
-
-for _command in (
-    init,
-    new,
-    status,
-    history,
-    replay,
-    events,
-    verify,
-    up,
-    down,
-    check,
-    recover,
-    baseline,
-    schema,
-    lint,
-    repair,
-    backup,
-    lock,
-    fleet,
-    help_,
-):
-    cli.add_command(_command)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -10,11 +10,9 @@ progress bars) only for human output, so `status --json` starts fast.
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
 import sys
-import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -42,6 +40,8 @@ class SchemalogGroup(click.Group):
         except click.UsageError as exc:
             name = args[0] if args else ""
             if "No such command" in exc.message and "Did you mean" not in exc.format_message():
+                import difflib  # only to suggest a command
+
                 close = difflib.get_close_matches(name, self.list_commands(ctx), n=1)
                 if close:
                     exc.message += f" Did you mean {close[0]!r}?"
@@ -79,6 +79,8 @@ def _report(ctx: click.Context, exc: BaseException, message: str) -> None:
     if app is not None:
         app.close_progress()
         if app.verbose:
+            import traceback  # only with --verbose
+
             traceback.print_exception(exc, file=sys.stderr)
     click.echo(f"error: {message}", err=True)
 

@@ -23,6 +23,7 @@ import contextlib
 import errno
 import json
 import os
+import platform
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -70,9 +71,8 @@ class Holder:
     @classmethod
     def for_this_process(cls, run_id: str, command: str) -> Holder:
         """A holder naming this process and host, stamped with the current UTC time."""
-        import socket  # here: status and the other readers never need it (start-up time)
-
-        return cls(os.getpid(), socket.gethostname(), run_id, command, now())
+        # platform.node() is the host name (uname); `socket` would cost start-up time
+        return cls(os.getpid(), platform.node(), run_id, command, now())
 
     def describe(self) -> str:
         """One phrase naming the holder, as used in error messages."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import platform
 from collections.abc import Callable, Collection, Sequence
 from types import TracebackType
 from typing import Any
@@ -46,9 +47,7 @@ class Run:
         self.failed_backup: BackupRecord | None = None
         self._checking: tuple[BackupRecord, Callable[[], None]] | None = None
         self.open = False
-        import socket  # only writing commands need it (start-up time of the others)
-
-        who = {"pid": os.getpid(), "host": socket.gethostname(), "command": session.command}
+        who = {"pid": os.getpid(), "host": platform.node(), "command": session.command}
         session.journal.append_many(
             [
                 Draft(self.run_id, Kind.RUN_STARTED, None, {**who, **details}),

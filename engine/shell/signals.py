@@ -16,12 +16,15 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 from schemalog.engine.base.errors import Interrupted
+
+if TYPE_CHECKING:
+    import socket
 
 __all__ = ["check", "install", "name", "pending", "protected", "watching"]
 
@@ -56,6 +59,8 @@ def _wakeup_channel() -> tuple[int, Callable[[], bytes]]:
         read_fd, write_fd = os.pipe()
         os.set_blocking(write_fd, False)
         return write_fd, lambda: os.read(read_fd, 64)
+    import socket  # Windows only: start-up time elsewhere
+
     reader, writer = socket.socketpair()
     writer.setblocking(False)
     _kept.extend((reader, writer))  # alive for the process's life
