@@ -57,7 +57,7 @@ from measure import (
     sync_tree,
     timed_run,
 )
-from tools import BENCH, PROJECT, Tool, all_tools, env_for_runs
+from tools import BENCH, PROJECT, Tool, all_tools, byte_compile_schemalog, env_for_runs
 
 WORK = BENCH / "work"
 ENVS = BENCH / ".envs"
@@ -456,6 +456,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.costs_only:
         report.update(run_matrix(args))
     if args.costs:
+        note = byte_compile_schemalog(WORK / "setup-compile.log")
+        if note:
+            log(note)
         plan = costs.Plan.of(quick=args.quick, parts=tuple(args.costs_parts.split(",")))
         plan = costs.Plan(**{**plan.__dict__, "history": args.history})
         report["costs"] = costs.run_costs(WORK / "costs", plan, log)
