@@ -27,7 +27,10 @@ NOT_AT_START = ["gzip", "shutil", "tempfile", "tomllib", "decimal", "difflib", "
 
 def loaded(tmp_path: Path, *args: str) -> list[str]:
     """The modules loaded after `schemalog ARGS` ran in a fresh interpreter."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SCHEMALOG_")}
+    # without coverage's start-up hook, which imports modules of its own (tomllib...)
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("SCHEMALOG_", "COVERAGE_PROCESS_"))
+    }
     done = subprocess.run(
         [sys.executable, "-c", PROBE, *args],
         cwd=tmp_path,
