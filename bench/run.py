@@ -209,6 +209,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--timeout", type=float, default=1800, help="seconds before a run is killed")
     p.add_argument(
+        "--prefault-mib",
+        type=int,
+        default=0,
+        help="before each timed run, touch and free this much memory (a VM that hands freed "
+        "memory back to its host makes the next big copy pay for it; docs/benchmarks.md)",
+    )
+    p.add_argument(
         "--cells",
         help="extra (count x size) scenarios beyond the matrix, e.g. 50x1GB "
         "(default: 50x1GB, none with --quick; '' for none)",
@@ -319,6 +326,7 @@ def run_scenario(
             log(f"  {tool.name}: {note}")
             return None
         sync_tree(db, tool.sidecars)
+        prefault(args.prefault_mib)
         r = timed_run(
             [*(prefix or []), *tool.command(folder, db)],
             folder,
@@ -445,6 +453,21 @@ def write_folders(
             tool.write(ms, folder, WORK / "runs" / tool.name / "app.db")
             folders[(tool.name, count)] = folder
     return folders, sets
+
+
+def prefault(mib: int) -> None:
+    """Touch `mib` MiB of fresh memory, then free it.
+
+    On a VM with free page reporting (this one), memory freed a second or two ago has been
+    handed back to the host, and the next copy of a large file spends seconds of system time
+    faulting it back: a tool whose preparation took longer (schemalog's `baseline`) would pay
+    that and the floor would not. Freed just before the run, the memory is still the guest's.
+    """
+    if mib <= 0:
+        return
+    buf = bytearray(mib << 20)
+    buf[::4096] = b"\x01" * len(range(0, len(buf), 4096))
+    del buf
 
 
 def main(argv: list[str] | None = None) -> int:
