@@ -211,9 +211,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--prefault-mib",
         type=int,
-        default=0,
-        help="before each timed run, touch and free this much memory (a VM that hands freed "
-        "memory back to its host makes the next big copy pay for it; docs/benchmarks.md)",
+        help="before each timed run, touch and free this much memory (default: twice the "
+        "database; 0: none). A VM that hands freed memory back to its host makes the next "
+        "big copy pay for it (docs/benchmarks.md)",
     )
     p.add_argument(
         "--cells",
@@ -326,7 +326,7 @@ def run_scenario(
             log(f"  {tool.name}: {note}")
             return None
         sync_tree(db, tool.sidecars)
-        prefault(args.prefault_mib)
+        prefault(2 * args.size_now >> 20 if args.prefault_mib is None else args.prefault_mib)
         r = timed_run(
             [*(prefix or []), *tool.command(folder, db)],
             folder,
@@ -509,6 +509,7 @@ def _config(args: argparse.Namespace) -> dict:
         "seed": args.seed,
         "schemalog_format": args.schemalog_format,
         "costs": args.costs and ("quick" if args.quick else "full"),
+        "prefault_mib": "2 x database" if args.prefault_mib is None else args.prefault_mib,
     }
 
 
@@ -600,7 +601,8 @@ def render_markdown(report: dict) -> str:
         "",
         f"Each cell: median wall time of {c['runs']} runs (whole process, start to exit), "
         f"after {c['warmup']} untimed warm-up round(s); tools interleaved in a shuffled order "
-        f"each round; ratio = tool median / floor median in the same scenario. Seed {c['seed']}.",
+        f"each round; ratio = tool median / floor median in the same scenario. Seed {c['seed']}. "
+        f"Memory touched and freed before each timed run: {c.get('prefault_mib', 0)} MiB.",
         "",
         "Versions: " + "; ".join(f"{k}: {v}" for k, v in report["versions"].items()),
         "",
