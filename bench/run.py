@@ -509,7 +509,9 @@ def _config(args: argparse.Namespace) -> dict:
         "seed": args.seed,
         "schemalog_format": args.schemalog_format,
         "costs": args.costs and ("quick" if args.quick else "full"),
-        "prefault_mib": "2 x database" if args.prefault_mib is None else args.prefault_mib,
+        "prefault": "twice the database's size"
+        if args.prefault_mib is None
+        else f"{args.prefault_mib} MiB",
     }
 
 
@@ -602,7 +604,7 @@ def render_markdown(report: dict) -> str:
         f"Each cell: median wall time of {c['runs']} runs (whole process, start to exit), "
         f"after {c['warmup']} untimed warm-up round(s); tools interleaved in a shuffled order "
         f"each round; ratio = tool median / floor median in the same scenario. Seed {c['seed']}. "
-        f"Memory touched and freed before each timed run: {c.get('prefault_mib', 0)} MiB.",
+        f"Memory touched and freed before each timed run: {c.get('prefault', 'none')}.",
         "",
         "Versions: " + "; ".join(f"{k}: {v}" for k, v in report["versions"].items()),
         "",
