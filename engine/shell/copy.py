@@ -78,8 +78,8 @@ def raw_copy(
     while a second thread hashes the same bytes (hashlib releases the GIL), so the copy costs
     about as much as `cp`, and the caller can check and flush the copy while the hash
     finishes; without a kernel copy, each chunk read is written and hashed in one loop. On
-    leaving the block early, the hash is stopped and joined. Raises OSError (EIO when the
-    source shrinks during the copy).
+    leaving the block early, the hash is stopped and joined (`sha256()` then raises). Raises
+    OSError (EIO when the source shrinks during the copy).
     """
     stop = threading.Event()
     pools: list[ThreadPoolExecutor] = []  # made only for a kernel copy
@@ -190,11 +190,16 @@ def _write_all_at(fd: int, data: bytes, offset: int) -> None:
 
 
 def _hash_range(fd: int, size: int, stop: threading.Event) -> str:
-    """SHA-256 hex of the first `size` bytes of `fd` (read with pread: no shared offset);
-    returns early (a digest nobody uses) once `stop` is set."""
+    """SHA-256 hex of the first `size` bytes of `fd` (read with pread: no shared offset).
+
+    Once `stop` is set it ends at its next chunk by raising: the digest of part of the file
+    is never handed out."""
     digest = hashlib.sha256()
     offset = 0
-    while offset < size and not stop.is_set():
+    while offset < size:
+        if stop.is_set():
+            msg = "the backup's copy was abandoned before its hash was complete"
+            raise RuntimeError(msg)
         chunk = read_at(fd, min(_RAW_CHUNK, size - offset), offset)
         if not chunk:
             break

@@ -70,14 +70,18 @@ def test_an_abandoned_copy_stops_its_hash(tmp_path: Path, monkeypatch):
         return real_read(fd, count, offset)
 
     monkeypatch.setattr(copy_module, "read_at", slow_read)
+    kept: list = []
     with (
-        pytest.raises(RuntimeError, match="abandoned"),
-        copy_module.raw_copy(source, target, None, 0),
+        pytest.raises(KeyError, match="left early"),
+        copy_module.raw_copy(source, target, None, 0) as (_size, digest),
     ):
+        kept.append(digest)
         assert first.wait(10)
-        raise RuntimeError("abandoned")
+        raise KeyError("left early")
     assert backup_threads() == []
     assert 0 < len(reads) < 400
+    with pytest.raises(RuntimeError, match="abandoned before its hash was complete"):
+        kept[0]()  # the digest of part of the file is never handed out
 
 
 def test_a_failed_check_leaves_no_file_and_no_thread(tmp_path: Path, monkeypatch):
