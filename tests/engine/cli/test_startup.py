@@ -11,6 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import run_python
+from tests.faults.world import clean_env
+
 PROBE = """
 import json, sys
 from schemalog.engine.cli import main
@@ -27,14 +30,10 @@ NOT_AT_START = ["gzip", "shutil", "tempfile", "tomllib", "decimal", "difflib", "
 
 def loaded(tmp_path: Path, *args: str) -> list[str]:
     """The modules loaded after `schemalog ARGS` ran in a fresh interpreter."""
-    # without coverage's start-up hook, which imports modules of its own (tomllib...)
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("SCHEMALOG_", "COVERAGE_PROCESS_"))
-    }
     done = subprocess.run(
         [sys.executable, "-c", PROBE, *args],
         cwd=tmp_path,
-        env=env,
+        env=clean_env(),  # without coverage's start-up hook: it imports tomllib and more
         capture_output=True,
         text=True,
         check=True,
@@ -62,12 +61,7 @@ def test_a_read_command_loads_only_its_own_module(tmp_path: Path, args: list[str
 def test_help_still_lists_every_command(tmp_path: Path):
     from schemalog.engine.cli import COMMANDS
 
-    done = subprocess.run(
-        [sys.executable, "-m", "schemalog", "--help"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    done = run_python(tmp_path, "-m", "schemalog", "--help")
+    assert done.returncode == 0, done.stderr
     listed = done.stdout.split("Commands:", 1)[1].split()
     assert [name for name in sorted(COMMANDS) if name not in listed] == []
